@@ -1,0 +1,1 @@
+"""nbkeras.kernels: pure compute over NumPy arrays (never imports nbkeras)."""
