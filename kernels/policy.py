@@ -13,7 +13,7 @@ Environment switches (read once, at import):
 ``NBKERAS_GEMM``
     ``auto`` (default), ``blas`` or ``numba``: see ``kernels/cpu/gemm.py``.
 ``NUMBA_DISABLE_JIT=1``
-    Numba's own switch: every kernel runs as plain Python (debugging, coverage).
+    Numba's own switch: every kernel runs as plain Python (debugging, coverage); no cache directory is used.
 
 Compiler options, and why:
 
@@ -21,7 +21,9 @@ Compiler options, and why:
   raises, which blocks vectorisation of any loop that divides (measured: an Adam loop 22x slower). With the
   numpy model, x/0 gives inf/nan as NumPy does.
 * ``fastmath`` only with the flags that cannot drop NaN/inf handling: no ``nnan``/``ninf``, so a NaN loss still
-  reaches ``TerminateOnNaN``. ``reassoc`` lets reductions vectorise; ``contract`` allows FMA.
+  reaches ``TerminateOnNaN``. ``reassoc`` lets reductions vectorise; ``contract`` allows FMA. No ``arcp``: it
+  turned x / d into x * (1 / d) and made per-row means differ from Keras's by an ulp;
+  divisions only occur in elementwise passes, far from the matrix products that dominate a step.
 * ``cache=True`` through a locator owned by this module, so the cache directory is ours and does not move numba's
   global ``NUMBA_CACHE_DIR``. The directory name carries a fingerprint of every kernel source file: numba only
   checks a cached function's own file, so without it a change to a callee (say, gemm.py) would leave stale
@@ -39,7 +41,7 @@ from numba.core import config as _numba_config
 
 from .blas import find_blas
 
-FASTMATH = {"nsz", "arcp", "contract", "reassoc"}  # numba wants a set, not a frozenset
+FASTMATH = {"nsz", "contract", "reassoc"}  # numba wants a set, not a frozenset
 JIT_OPTIONS = dict(error_model="numpy", fastmath=FASTMATH, nogil=True)
 
 DISABLE_JIT = bool(_numba_config.DISABLE_JIT)
@@ -117,6 +119,8 @@ def _writable(path):
 def _choose_cache_root():
     """Return (directory or None, warning or None)."""
     if os.environ.get("NBKERAS_CACHE", "1").strip().lower() in ("0", "false", "no", "off"):
+        return None, None
+    if DISABLE_JIT:  # nothing is compiled: creating directories, or warning that they fail, would be noise
         return None, None
     wanted = os.environ.get("NBKERAS_CACHE_DIR")
     if not wanted:

@@ -63,3 +63,30 @@ def one_hot(draw, rows, cols):
 
 def seeds():
     return st.integers(0, 2**32 - 1)
+
+
+@st.composite
+def class_labels(draw, rows, cols):
+    """(rows,) float64 array of integral class indices in [0, cols): sparse labels as kernels take them."""
+    return draw(hnp.arrays(np.int64, (rows,), elements=st.integers(0, cols - 1))).astype(np.float64)
+
+
+#: Values that tie often: exact repeats test first-index argmax and count-ties-in-favour top-k rules.
+TIE_LEVELS = (-1.0, 0.0, 0.25, 0.5, 1.0)
+
+
+@st.composite
+def tie_prone_matrices(draw, rows=dims(), cols=dims(), levels=TIE_LEVELS, nan=False):
+    """(rows, cols) float64 array, float32-representable, mixing a few repeated levels (ties in most rows) with
+    arbitrary values in [-3, 3]; with ``nan=True`` some entries are NaN."""
+    r, c = draw(rows), draw(cols)
+    choices = [st.sampled_from(levels), st.floats(-3.0, 3.0, allow_nan=False, width=32)]
+    if nan:
+        choices.append(st.just(float("nan")))
+    return draw(hnp.arrays(np.float64, (r, c), elements=st.one_of(*choices)))
+
+
+@st.composite
+def vectors(draw, size=dims(1, 16), lo=-3.0, hi=3.0, avoid=(), margin=1e-2):
+    """1-D float64 array (float32-representable) of drawn length, values as in ``floats_array``."""
+    return draw(floats_array((draw(size),), lo, hi, avoid, margin))
