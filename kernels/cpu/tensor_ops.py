@@ -1,0 +1,72 @@
+"""Small tensor kernels the graph needs between layers: gradient accumulation, merges and dropout.
+
+1-D kernels take flat views; the merge kernels take 2-D ``(rows, width)`` views whose last axis is the merge axis.
+"""
+
+from ..policy import kernel
+
+
+@kernel
+def add_into(dst, src):
+    """dst += src. Used where a tensor feeds several consumers: its gradient is the sum of theirs."""
+    for i in range(dst.shape[0]):
+        dst[i] += src[i]
+
+
+@kernel
+def copy_into(dst, src):
+    """dst[:] = src."""
+    for i in range(dst.shape[0]):
+        dst[i] = src[i]
+
+
+@kernel
+def add_forward(x, out, first):
+    """out = x (first input) or out += x (the others): Keras's Add layer, one input at a time."""
+    if first:
+        for i in range(out.shape[0]):
+            out[i] = x[i]
+    else:
+        for i in range(out.shape[0]):
+            out[i] += x[i]
+
+
+@kernel
+def concat_forward(x, out, offset):
+    """out[:, offset:offset + w] = x for x (rows, w): one input of Keras's Concatenate on the last axis."""
+    rows, w = x.shape
+    for r in range(rows):
+        for j in range(w):
+            out[r, offset + j] = x[r, j]
+
+
+@kernel
+def concat_backward(dy, dx, offset):
+    """dx = dy[:, offset:offset + w]: the slice of the upstream gradient that belongs to one input."""
+    rows, w = dx.shape
+    for r in range(rows):
+        for j in range(w):
+            dx[r, j] = dy[r, offset + j]
+
+
+@kernel
+def dropout_forward(x, u, rate, out):
+    """Inverted dropout: out = x / (1 - rate) where u >= rate, else 0 (u ~ U[0, 1) drawn by the caller).
+
+    Keras scales at training time so inference is the identity. rate == 1 drops everything (no division).
+    """
+    keep = 1.0 - rate
+    scale = out.dtype.type(1.0 / keep) if keep > 0.0 else out.dtype.type(0.0)
+    r = u.dtype.type(rate)
+    for i in range(x.shape[0]):
+        out[i] = x[i] * scale if u[i] >= r else out.dtype.type(0.0)
+
+
+@kernel
+def dropout_backward(u, rate, dy, dx):
+    """dx = dy / (1 - rate) where the unit was kept (u >= rate), else 0. dx may alias dy."""
+    keep = 1.0 - rate
+    scale = dx.dtype.type(1.0 / keep) if keep > 0.0 else dx.dtype.type(0.0)
+    r = u.dtype.type(rate)
+    for i in range(dy.shape[0]):
+        dx[i] = dy[i] * scale if u[i] >= r else dx.dtype.type(0.0)

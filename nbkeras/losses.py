@@ -1,0 +1,383 @@
+"""Keras losses: classes and functions on arrays, and the kernel specs the trainer compiles.
+
+Each loss names a kernel pair ``<kernel>_forward`` / ``<kernel>_backward`` in ``kernels/cpu/losses.py`` with its
+parameters. Values are per sample (and position): the last axis is reduced, as Keras's loss functions do; a
+``Loss`` object then weights and reduces them (default "sum_over_batch_size": sum(w * values) / values.size).
+"""
+
+import numpy as np
+
+from . import backend
+
+REDUCTIONS = ("sum_over_batch_size", "sum", "mean", "mean_with_sample_weight", "none", None)
+
+
+def _as_float(a, name):
+    a = np.asarray(a)
+    if a.dtype.kind not in "biuf":
+        raise TypeError(f"{name} must be numeric, got an array of dtype {a.dtype}")
+    dtype = a.dtype if a.dtype in (np.float32, np.float64) else backend.floatx()
+    return np.ascontiguousarray(a, dtype=dtype)
+
+
+def align_ranks(y_true, y_pred, sparse):
+    """Keras's squeeze_or_expand_to_same_rank, then a strict shape check (we refuse silent broadcasting).
+
+    Returns (y_true 2-D (rows, d) or labels (rows,), y_pred 2-D (rows, d), per-sample value shape).
+    """
+    if y_pred.ndim == 0:
+        raise ValueError("y_pred must have at least one dimension")
+    if y_pred.ndim == 1:
+        y_pred = y_pred.reshape(1, -1) if not sparse else y_pred.reshape(-1, 1)
+        y_true = y_true.reshape(1, -1) if not sparse else y_true.reshape(-1)
+        values_shape = (y_pred.shape[0],) if sparse else ()
+    else:
+        values_shape = y_pred.shape[:-1]
+    if sparse:
+        if y_true.shape == values_shape + (1,):
+            y_true = y_true.reshape(values_shape)
+        if y_true.shape != values_shape:
+            raise ValueError(f"sparse labels must have shape {values_shape} (or with a trailing 1) for predictions of "
+                             f"shape {y_pred.shape}; got {y_true.shape}")
+        return y_true.reshape(-1), y_pred.reshape(-1, y_pred.shape[-1]), values_shape
+    if y_true.ndim == y_pred.ndim - 1 and y_pred.shape[-1] == 1:
+        y_true = y_true.reshape(y_true.shape + (1,))
+    elif y_true.ndim == y_pred.ndim + 1 and y_true.shape[-1] == 1:
+        y_true = y_true.reshape(y_true.shape[:-1])
+    if y_true.shape != y_pred.shape:
+        raise ValueError(f"y_true and y_pred must have the same shape, got {y_true.shape} and {y_pred.shape}")
+    d = y_pred.shape[-1]
+    return y_true.reshape(-1, d), y_pred.reshape(-1, d), values_shape
+
+
+class LossSpec:
+    """What the trainer needs to run a loss: kernel base name, extra kernel args, label kind."""
+
+    def __init__(self, kernel, args=(), sparse=False):
+        self.kernel = kernel
+        self.args = tuple(args)
+        self.sparse = sparse
+
+    def values(self, y_true, y_pred):
+        """Per-sample values of the loss on arrays (the Keras loss *function*)."""
+        k = backend.kernels().losses
+        y_pred = _as_float(y_pred, "y_pred")
+        y_true = np.ascontiguousarray(_as_float(y_true, "y_true"), dtype=y_pred.dtype)
+        yt, yp, shape = align_ranks(y_true, y_pred, self.sparse)
+        out = np.empty(yp.shape[0], yp.dtype)
+        getattr(k, f"{self.kernel}_forward")(yt, yp, out, *self.args)
+        return out.reshape(shape)
+
+    def emit_forward(self, g, yt, yp, vals):
+        return f"losses.{self.kernel}_forward({yt}, {yp}, {vals}{g.args(self.args)})"
+
+    def emit_backward(self, g, yt, yp, dvals, dpred):
+        return f"losses.{self.kernel}_backward({yt}, {yp}, {dvals}, {dpred}{g.args(self.args)})"
+
+
+class Loss:
+    """Base class: ``loss(y_true, y_pred, sample_weight=None)`` reduces per-sample values to a scalar."""
+
+    kernel = None
+    sparse = False
+
+    def __init__(self, name=None, reduction="sum_over_batch_size", dtype=None):
+        if reduction not in REDUCTIONS:
+            raise ValueError(f"Invalid value for argument `reduction`: {reduction!r}. Expected one of {REDUCTIONS}")
+        self.name = name or _snake(type(self).__name__)
+        self.reduction = reduction
+        self.dtype = dtype
+
+    def kernel_args(self):
+        return ()
+
+    def spec(self):
+        return LossSpec(self.kernel, self.kernel_args(), self.sparse)
+
+    def call(self, y_true, y_pred):
+        return self.spec().values(y_true, y_pred)
+
+    def __call__(self, y_true, y_pred, sample_weight=None):
+        values = self.call(y_true, y_pred)
+        return reduce_weighted(values, sample_weight, self.reduction)
+
+    def get_config(self):
+        return {"name": self.name, "reduction": self.reduction}
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)
+
+
+def reduce_weighted(values, sample_weight, reduction):
+    """Keras's reduce_weighted_values on arrays."""
+    values = np.asarray(values)
+    if sample_weight is not None:
+        w = np.asarray(sample_weight, dtype=values.dtype)
+        while w.ndim > values.ndim and w.shape[-1] == 1:
+            w = w.reshape(w.shape[:-1])
+        while w.ndim < values.ndim:
+            w = w.reshape(w.shape + (1,))
+        try:
+            values = values * w
+        except ValueError:
+            raise ValueError(f"sample_weight of shape {np.shape(sample_weight)} does not match loss values of shape "
+                             f"{values.shape}") from None
+    if reduction in (None, "none"):
+        return values
+    total = values.sum(dtype=values.dtype)
+    if reduction == "sum":
+        return total
+    if reduction == "mean_with_sample_weight" and sample_weight is not None:
+        divisor = np.sum(w * np.ones_like(values))
+    else:
+        divisor = values.size
+    return values.dtype.type(total / divisor) if divisor else values.dtype.type(0.0)
+
+
+def _snake(name):
+    import re
+
+    s = re.sub(r"(.)([A-Z][a-z]+)", r"\1_\2", name)
+    return re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", s).lower()
+
+
+def _simple(class_name, kernel, default_name):
+    def __init__(self, reduction="sum_over_batch_size", name=default_name, dtype=None):
+        Loss.__init__(self, name=name, reduction=reduction, dtype=dtype)
+
+    return type(class_name, (Loss,), {"kernel": kernel, "__init__": __init__,
+                                      "__doc__": f"Keras's {class_name}: per-sample `{kernel}`, reduced."})
+
+
+MeanSquaredError = _simple("MeanSquaredError", "mean_squared_error", "mean_squared_error")
+MeanAbsoluteError = _simple("MeanAbsoluteError", "mean_absolute_error", "mean_absolute_error")
+MeanAbsolutePercentageError = _simple("MeanAbsolutePercentageError", "mean_absolute_percentage_error",
+                                      "mean_absolute_percentage_error")
+MeanSquaredLogarithmicError = _simple("MeanSquaredLogarithmicError", "mean_squared_logarithmic_error",
+                                      "mean_squared_logarithmic_error")
+LogCosh = _simple("LogCosh", "log_cosh", "log_cosh")
+Hinge = _simple("Hinge", "hinge", "hinge")
+SquaredHinge = _simple("SquaredHinge", "squared_hinge", "squared_hinge")
+CategoricalHinge = _simple("CategoricalHinge", "categorical_hinge", "categorical_hinge")
+KLDivergence = _simple("KLDivergence", "kl_divergence", "kl_divergence")
+Poisson = _simple("Poisson", "poisson", "poisson")
+
+
+def _check_axis(axis, owner):
+    if axis != -1:
+        raise ValueError(f"{owner}: nbkeras supports axis=-1 only, got axis={axis}")
+
+
+class Huber(Loss):
+    kernel = "huber"
+
+    def __init__(self, delta=1.0, reduction="sum_over_batch_size", name="huber_loss", dtype=None):
+        super().__init__(name=name, reduction=reduction, dtype=dtype)
+        self.delta = float(delta)
+
+    def kernel_args(self):
+        return (self.delta,)
+
+    def get_config(self):
+        return {**super().get_config(), "delta": self.delta}
+
+
+class CosineSimilarity(Loss):
+    kernel = "cosine_similarity"
+
+    def __init__(self, axis=-1, reduction="sum_over_batch_size", name="cosine_similarity", dtype=None):
+        super().__init__(name=name, reduction=reduction, dtype=dtype)
+        _check_axis(axis, "CosineSimilarity")
+        self.axis = axis
+
+    def get_config(self):
+        return {**super().get_config(), "axis": self.axis}
+
+
+class BinaryCrossentropy(Loss):
+    kernel = "binary_crossentropy"
+
+    def __init__(self, from_logits=False, label_smoothing=0.0, axis=-1, reduction="sum_over_batch_size",
+                 name="binary_crossentropy", dtype=None):
+        super().__init__(name=name, reduction=reduction, dtype=dtype)
+        _check_axis(axis, "BinaryCrossentropy")
+        self.from_logits, self.label_smoothing, self.axis = bool(from_logits), float(label_smoothing), axis
+
+    def kernel_args(self):
+        return (self.from_logits, self.label_smoothing)
+
+    def get_config(self):
+        return {**super().get_config(), "from_logits": self.from_logits, "label_smoothing": self.label_smoothing,
+                "axis": self.axis}
+
+
+class CategoricalCrossentropy(BinaryCrossentropy):
+    kernel = "categorical_crossentropy"
+
+    def __init__(self, from_logits=False, label_smoothing=0.0, axis=-1, reduction="sum_over_batch_size",
+                 name="categorical_crossentropy", dtype=None):
+        super().__init__(from_logits, label_smoothing, axis, reduction, name, dtype)
+
+
+class SparseCategoricalCrossentropy(Loss):
+    kernel = "sparse_categorical_crossentropy"
+    sparse = True
+
+    def __init__(self, from_logits=False, ignore_class=None, reduction="sum_over_batch_size",
+                 name="sparse_categorical_crossentropy", dtype=None):
+        super().__init__(name=name, reduction=reduction, dtype=dtype)
+        if ignore_class is not None:
+            raise ValueError("SparseCategoricalCrossentropy: ignore_class is not supported by nbkeras yet")
+        self.from_logits = bool(from_logits)
+        self.ignore_class = None
+
+    def kernel_args(self):
+        return (self.from_logits,)
+
+    def get_config(self):
+        return {**super().get_config(), "from_logits": self.from_logits, "ignore_class": None}
+
+
+class LossFunctionWrapper(Loss):
+    """Wraps one of this module's functions (with fixed keyword arguments) as a Loss."""
+
+    def __init__(self, fn, reduction="sum_over_batch_size", name=None, dtype=None, **kwargs):
+        cls = _FUNCTION_CLASSES.get(fn)
+        if cls is None:
+            raise ValueError(f"nbkeras cannot compile the loss function {fn!r}: use one of keras.losses' losses")
+        self._inner = cls(**kwargs)
+        super().__init__(name=name or fn.__name__, reduction=reduction, dtype=dtype)
+        self.kernel, self.sparse, self.fn = self._inner.kernel, self._inner.sparse, fn
+
+    def kernel_args(self):
+        return self._inner.kernel_args()
+
+
+# ------------------------------------------------------------------ functions
+def mean_squared_error(y_true, y_pred):
+    return MeanSquaredError().call(y_true, y_pred)
+
+
+def mean_absolute_error(y_true, y_pred):
+    return MeanAbsoluteError().call(y_true, y_pred)
+
+
+def mean_absolute_percentage_error(y_true, y_pred):
+    return MeanAbsolutePercentageError().call(y_true, y_pred)
+
+
+def mean_squared_logarithmic_error(y_true, y_pred):
+    return MeanSquaredLogarithmicError().call(y_true, y_pred)
+
+
+def huber(y_true, y_pred, delta=1.0):
+    return Huber(delta=delta).call(y_true, y_pred)
+
+
+def log_cosh(y_true, y_pred):
+    return LogCosh().call(y_true, y_pred)
+
+
+def hinge(y_true, y_pred):
+    return Hinge().call(y_true, y_pred)
+
+
+def squared_hinge(y_true, y_pred):
+    return SquaredHinge().call(y_true, y_pred)
+
+
+def categorical_hinge(y_true, y_pred):
+    return CategoricalHinge().call(y_true, y_pred)
+
+
+def kl_divergence(y_true, y_pred):
+    return KLDivergence().call(y_true, y_pred)
+
+
+def poisson(y_true, y_pred):
+    return Poisson().call(y_true, y_pred)
+
+
+def cosine_similarity(y_true, y_pred, axis=-1):
+    return CosineSimilarity(axis=axis).call(y_true, y_pred)
+
+
+def binary_crossentropy(y_true, y_pred, from_logits=False, label_smoothing=0.0, axis=-1):
+    return BinaryCrossentropy(from_logits, label_smoothing, axis).call(y_true, y_pred)
+
+
+def categorical_crossentropy(y_true, y_pred, from_logits=False, label_smoothing=0.0, axis=-1):
+    return CategoricalCrossentropy(from_logits, label_smoothing, axis).call(y_true, y_pred)
+
+
+def sparse_categorical_crossentropy(y_true, y_pred, from_logits=False, ignore_class=None, axis=-1):
+    _check_axis(axis, "sparse_categorical_crossentropy")
+    return SparseCategoricalCrossentropy(from_logits, ignore_class).call(y_true, y_pred)
+
+
+_FUNCTION_CLASSES = {
+    mean_squared_error: MeanSquaredError, mean_absolute_error: MeanAbsoluteError,
+    mean_absolute_percentage_error: MeanAbsolutePercentageError,
+    mean_squared_logarithmic_error: MeanSquaredLogarithmicError, huber: Huber, log_cosh: LogCosh, hinge: Hinge,
+    squared_hinge: SquaredHinge, categorical_hinge: CategoricalHinge, kl_divergence: KLDivergence,
+    poisson: Poisson, cosine_similarity: CosineSimilarity, binary_crossentropy: BinaryCrossentropy,
+    categorical_crossentropy: CategoricalCrossentropy, sparse_categorical_crossentropy: SparseCategoricalCrossentropy,
+}
+
+# Keras's aliases (Keras 2 and 3 spellings).
+mse = MSE = mean_squared_error
+mae = MAE = mean_absolute_error
+mape = MAPE = mean_absolute_percentage_error
+msle = MSLE = mean_squared_logarithmic_error
+logcosh = log_cosh
+kld = KLD = kullback_leibler_divergence = kl_divergence
+huber_loss = huber
+
+_NAMES = {
+    "mean_squared_error": mean_squared_error, "mse": mse, "MSE": mse,
+    "mean_absolute_error": mean_absolute_error, "mae": mae, "MAE": mae,
+    "mean_absolute_percentage_error": mape, "mape": mape, "MAPE": mape,
+    "mean_squared_logarithmic_error": msle, "msle": msle, "MSLE": msle,
+    "huber": huber, "huber_loss": huber, "log_cosh": log_cosh, "logcosh": log_cosh, "hinge": hinge,
+    "squared_hinge": squared_hinge, "categorical_hinge": categorical_hinge, "kl_divergence": kld,
+    "kld": kld, "KLD": kld, "kullback_leibler_divergence": kld, "poisson": poisson,
+    "cosine_similarity": cosine_similarity, "binary_crossentropy": binary_crossentropy,
+    "categorical_crossentropy": categorical_crossentropy,
+    "sparse_categorical_crossentropy": sparse_categorical_crossentropy,
+}
+_CLASS_NAMES = {cls.__name__: cls for cls in set(_FUNCTION_CLASSES.values())}
+
+
+def get(identifier):
+    """A Loss from a name, a function of this module, a Loss class or instance, or a config dict."""
+    if identifier is None:
+        return None
+    if isinstance(identifier, Loss):
+        return identifier
+    if isinstance(identifier, type) and issubclass(identifier, Loss):
+        return identifier()
+    if isinstance(identifier, str):
+        fn = _NAMES.get(identifier)
+        if fn is not None:
+            return LossFunctionWrapper(fn, name=identifier)
+        cls = _CLASS_NAMES.get(identifier)
+        if cls is not None:
+            return cls()
+        raise ValueError(f"Unknown loss: {identifier!r}. Expected one of {sorted(_NAMES)} or a Loss instance")
+    if isinstance(identifier, dict) and "class_name" in identifier:
+        cls = _CLASS_NAMES.get(identifier["class_name"])
+        if cls is None:
+            raise ValueError(f"Unknown loss config: {identifier!r}")
+        return cls.from_config(identifier.get("config", {}))
+    if callable(identifier):
+        return LossFunctionWrapper(identifier)
+    raise ValueError(f"Could not interpret loss identifier: {identifier!r}")
+
+
+def serialize(loss):
+    return {"class_name": type(loss).__name__, "config": loss.get_config()}
+
+
+def deserialize(config):
+    return get(config)
