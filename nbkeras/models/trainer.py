@@ -114,6 +114,10 @@ class Trainer:
         if not self.compiled:
             raise NotCompiledError(f"You must call `compile()` before using the model (in `{method}()`).")
 
+    def _assert_has_loss(self):
+        if self._compile_args.get("loss") is None:
+            raise ValueError("No loss to compute. Provide a `loss` argument in `compile()`.")
+
     # -------------------------------------------------------------- plan
     def _dtype(self):
         return np.dtype(backend.floatx())
@@ -218,6 +222,7 @@ class Trainer:
             max_queue_size=10, workers=1, use_multiprocessing=False, **kwargs):
         check_kwargs(kwargs, (), "fit")
         self._assert_compiled("fit")
+        self._assert_has_loss()
         batch_size = _check_positive_int(batch_size, "batch_size")
         epochs = _check_nonnegative_int(epochs, "epochs")
         initial_epoch = _check_nonnegative_int(initial_epoch, "initial_epoch")
@@ -422,6 +427,7 @@ class Trainer:
     def train_on_batch(self, x, y=None, sample_weight=None, class_weight=None, reset_metrics=True,
                        return_dict=False):
         self._assert_compiled("train_on_batch")
+        self._assert_has_loss()
         data = self._prepare(x, y, sample_weight, class_weight)
         if reset_metrics:
             self.reset_metrics()

@@ -3,6 +3,7 @@
 import numpy as np
 
 from .. import backend
+from .progbar import Progbar
 
 
 def set_random_seed(seed):

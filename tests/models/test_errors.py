@@ -143,3 +143,13 @@ def test_set_weights_checks_shapes(model):
         model.set_weights(weights[:1])
     with pytest.raises(ValueError, match="shape"):
         model.set_weights([weights[0].T, weights[1]])
+
+
+def test_fit_without_a_loss(xy):
+    m = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3)])
+    m.compile(optimizer="sgd")
+    x, y = xy
+    with pytest.raises(ValueError, match="No loss"):
+        m.fit(x, y, verbose=0)
+    with pytest.raises(ValueError, match="No loss"):
+        m.train_on_batch(x, y)

@@ -26,7 +26,11 @@ def as_f32_representable(a):
 
 def floats_array(shape, lo=-3.0, hi=3.0, avoid=(), margin=1e-2):
     """float64 array of float32-representable values in [lo, hi], at least ``margin`` from each of ``avoid``."""
-    elements = st.floats(lo, hi, allow_nan=False, allow_infinity=False, width=32)
+    # hypothesis needs float32 bounds for width=32: round them inward so every value stays inside [lo, hi].
+    lo32, hi32 = np.float32(lo), np.float32(hi)
+    lo32 = lo32 if lo32 >= lo else np.nextafter(lo32, np.float32(np.inf))
+    hi32 = hi32 if hi32 <= hi else np.nextafter(hi32, np.float32(-np.inf))
+    elements = st.floats(float(lo32), float(hi32), allow_nan=False, allow_infinity=False, width=32)
     if avoid:
         elements = elements.filter(lambda v: all(abs(v - k) >= margin for k in avoid))
     return hnp.arrays(np.float64, shape, elements=elements)
