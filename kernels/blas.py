@@ -26,6 +26,7 @@ _VARIANTS = (
     ("cblas_sgemm64_", "cblas_dgemm64_", "openblas_set_num_threads64_", 64),
     ("cblas_sgemm", "cblas_dgemm", "openblas_set_num_threads", 32),
 )
+# The matching getters: same names with get_ for set_.
 
 
 def _candidate_paths():
@@ -52,12 +53,18 @@ class Blas:
         self.int_bits = int_bits
         self.sgemm_name, self.dgemm_name, set_threads_name, _ = names
         self._set_threads = getattr(lib, set_threads_name, None)
+        self._get_threads = getattr(lib, set_threads_name.replace("_set_", "_get_"), None)
+        if self._get_threads is not None:
+            self._get_threads.restype = ctypes.c_int
         _llvm.add_symbol(SGEMM_SYMBOL, ctypes.cast(getattr(lib, self.sgemm_name), ctypes.c_void_p).value)
         _llvm.add_symbol(DGEMM_SYMBOL, ctypes.cast(getattr(lib, self.dgemm_name), ctypes.c_void_p).value)
 
     def set_num_threads(self, n):
         if self._set_threads is not None:
             self._set_threads(int(n))
+
+    def get_num_threads(self):
+        return int(self._get_threads()) if self._get_threads is not None else None
 
 
 def find_blas():

@@ -9,7 +9,7 @@ Environment switches (read once, at import):
 ``NBKERAS_CACHE``
     ``0`` turns the on-disk cache off (every process compiles again).
 ``NBKERAS_NUM_THREADS``
-    Threads for the matrix products (the only multi-threaded work). Default: the cores this process may run on.
+    Threads for the matrix products (the only multi-threaded work). Default: 1 (see ``compute_threads``).
 ``NBKERAS_GEMM``
     ``auto`` (default), ``blas`` or ``numba``: see ``kernels/cpu/gemm.py``.
 ``NUMBA_DISABLE_JIT=1``
@@ -30,6 +30,7 @@ Compiler options, and why:
   callers (dense.py) in the cache.
 """
 
+import contextlib
 import hashlib
 import os
 import tempfile
@@ -60,16 +61,13 @@ def _env_threads():
     return n
 
 
-def default_threads():
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not Linux
-        return os.cpu_count() or 1
-
-
 #: Threads requested through NBKERAS_NUM_THREADS, or None when the user left the default alone.
 REQUESTED_THREADS = _env_threads()
-NUM_THREADS = REQUESTED_THREADS or default_threads()
+#: One thread by default. OpenBLAS's pool spin-waits between products: measured on the 2-core dev machine, W1
+#: (batch 128) ran at 39k samples/s with 2 BLAS threads and 34k with 1 on a quiet machine, but with another
+#: process busy on one core 2 threads collapsed to 14k while 1 thread kept 30k (W2, batch 32: 2 threads 21k quiet /
+#: 7k loaded, 1 thread 27k / 24k). Ask for more with NBKERAS_NUM_THREADS where the cores are yours.
+NUM_THREADS = REQUESTED_THREADS or 1
 
 
 def _choose_gemm():
@@ -84,8 +82,6 @@ def _choose_gemm():
         if wanted == "blas":
             raise ImportError("NBKERAS_GEMM=blas, but no CBLAS library was found beside NumPy")
         return "numba", None
-    if REQUESTED_THREADS is not None:
-        found.set_num_threads(REQUESTED_THREADS)
     return f"blas{found.int_bits}", found
 
 
@@ -202,6 +198,24 @@ def kernel(fn=None, *, parallel=False, inline="never"):
         return d
 
     return wrap if fn is None else wrap(fn)
+
+
+@contextlib.contextmanager
+def compute_threads():
+    """Run compiled training/inference with NUM_THREADS BLAS threads, then give NumPy back its own setting.
+
+    NumPy shares the OpenBLAS library (and its thread setting) with nbkeras, so the setting is changed only while
+    nbkeras runs its steps, never for the user's own NumPy code outside fit/evaluate/predict.
+    """
+    blas = BLAS
+    before = blas.get_num_threads() if blas is not None else None
+    if before is not None and before != NUM_THREADS:
+        blas.set_num_threads(NUM_THREADS)
+    try:
+        yield
+    finally:
+        if before is not None and before != NUM_THREADS:
+            blas.set_num_threads(before)
 
 
 def generated_dir():

@@ -43,6 +43,13 @@ def kernels():
     return _kernels_ns
 
 
+def compute_threads():
+    """Context in which compiled steps run: the kernel set's thread policy (see kernels/policy.py)."""
+    from nbkeras.kernels import policy
+
+    return policy.compute_threads()
+
+
 def floatx():
     return _FLOATX
 

@@ -6,6 +6,7 @@ batch hooks, otherwise up to an epoch at a time. Callbacks see batch ends every 
 as in Keras.
 """
 
+import functools
 import math
 import numbers
 import warnings
@@ -19,6 +20,17 @@ from ..errors import NotCompiledError, check_kwargs
 from . import data as data_module
 from .compile_utils import LogLayout, build_outputs, check_metric_names
 from .engine import Arena, CompiledEngine, EagerEngine, Plan, chunk_limit, random_count
+
+
+def _compute(method):
+    """Run a public training/inference method under the kernel set's thread policy."""
+
+    @functools.wraps(method)
+    def wrapper(self, *args, **kwargs):
+        with backend.compute_threads():
+            return method(self, *args, **kwargs)
+
+    return wrapper
 
 
 class Prepared:
@@ -216,6 +228,7 @@ class Trainer:
         return self._plan.layout.logs(self._state)
 
     # --------------------------------------------------------------- fit
+    @_compute
     def fit(self, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callbacks=None, validation_split=0.0,
             validation_data=None, shuffle=True, class_weight=None, sample_weight=None, initial_epoch=0,
             steps_per_epoch=None, validation_steps=None, validation_batch_size=None, validation_freq=1,
@@ -324,6 +337,7 @@ class Trainer:
         return self.history
 
     # ---------------------------------------------------------- evaluate
+    @_compute
     def evaluate(self, x=None, y=None, batch_size=None, verbose="auto", sample_weight=None, steps=None,
                  callbacks=None, return_dict=False, max_queue_size=10, workers=1, use_multiprocessing=False,
                  **kwargs):
@@ -374,6 +388,7 @@ class Trainer:
         return logs
 
     # ----------------------------------------------------------- predict
+    @_compute
     def predict(self, x, batch_size=None, verbose="auto", steps=None, callbacks=None, max_queue_size=10, workers=1,
                 use_multiprocessing=False, **kwargs):
         check_kwargs(kwargs, (), "predict")
@@ -424,6 +439,7 @@ class Trainer:
         return self._pack_outputs(shaped)
 
     # ------------------------------------------------------ batch methods
+    @_compute
     def train_on_batch(self, x, y=None, sample_weight=None, class_weight=None, reset_metrics=True,
                        return_dict=False):
         self._assert_compiled("train_on_batch")
@@ -439,6 +455,7 @@ class Trainer:
         self._engine.train(data, np.arange(data.n, dtype=np.int64), 0, 1, data.n, self._state, lrs, rand)
         return self._batch_result(return_dict)
 
+    @_compute
     def test_on_batch(self, x, y=None, sample_weight=None, reset_metrics=True, return_dict=False):
         self._assert_compiled("test_on_batch")
         data = self._prepare(x, y, sample_weight)
@@ -454,6 +471,7 @@ class Trainer:
         results = self._plan.layout.ordered(logs)
         return results[0] if len(results) == 1 else results
 
+    @_compute
     def predict_on_batch(self, x):
         self._ensure_graph_for(x)
         self._require_graph()

@@ -1,0 +1,218 @@
+"""Training throughput of nbkeras against PyTorch and Keras 3 (JAX), measured side by side in one run.
+
+    python bench/workloads.py [--rounds 5] [--only W1,W2,W4] [--frameworks nbkeras,torch,keras]
+
+Each framework lives in its own worker process (so no framework's thread pool competes with another's inside one
+process); the workers take turns, one timed epoch each per round, and the table reports medians over rounds and
+ratios to nbkeras. Frameworks that are not importable are skipped. Absolute samples/s drift on a shared machine;
+the ratios, measured in one run, are the numbers to compare.
+
+Workloads (see the issue that defines them):
+  W1  Dense 784-256 relu-128 relu-10 softmax, sparse categorical crossentropy, Adam 1e-3, float32,
+      60,000 synthetic samples labelled by a fixed random teacher network, batch 128, one epoch after a warm-up.
+  W2  the same at batch 32.
+  W4  Dense 8-16 tanh-1, MSE, SGD 0.01 momentum 0.9, 100,000 samples, batch 32.
+"""
+
+import argparse
+import multiprocessing as mp
+import os
+import statistics
+import sys
+import time
+
+import numpy as np
+
+WORKLOADS = {
+    "W1": dict(sizes=(784, 256, 128, 10), acts=("relu", "relu", "softmax"), loss="sparse_ce", opt="adam", n=60000,
+               batch=128),
+    "W2": dict(sizes=(784, 256, 128, 10), acts=("relu", "relu", "softmax"), loss="sparse_ce", opt="adam", n=60000,
+               batch=32),
+    "W4": dict(sizes=(8, 16, 1), acts=("tanh", "linear"), loss="mse", opt="sgd", n=100000, batch=32),
+}
+
+
+def make_data(spec, seed=0):
+    """Inputs ~ N(0, 1); targets from a fixed random teacher network of the same shape (labels by argmax)."""
+    rng = np.random.default_rng(seed)
+    sizes = spec["sizes"]
+    x = rng.normal(size=(spec["n"], sizes[0])).astype("float32")
+    h = x
+    for i in range(len(sizes) - 1):
+        w = rng.normal(scale=1.0 / np.sqrt(sizes[i]), size=(sizes[i], sizes[i + 1])).astype("float32")
+        h = h @ w
+        if i < len(sizes) - 2:
+            h = np.tanh(h)
+    if spec["loss"] == "sparse_ce":
+        return x, h.argmax(axis=1).astype("int64")
+    return x, h.astype("float32")
+
+
+# ------------------------------------------------------------------- frameworks
+class NbkerasRunner:
+    def __init__(self, spec, x, y):
+        import nbkeras as keras
+
+        keras.utils.set_random_seed(0)
+        layers = [keras.Input((spec["sizes"][0],))]
+        for units, act in zip(spec["sizes"][1:], spec["acts"]):
+            layers.append(keras.layers.Dense(units, activation=act))
+        self.model = keras.Sequential(layers)
+        opt = keras.optimizers.Adam(1e-3) if spec["opt"] == "adam" else keras.optimizers.SGD(0.01, momentum=0.9)
+        loss = "sparse_categorical_crossentropy" if spec["loss"] == "sparse_ce" else "mse"
+        self.model.compile(optimizer=opt, loss=loss)
+        self.x, self.y, self.batch = x, y, spec["batch"]
+
+    def epoch(self):
+        self.model.fit(self.x, self.y, batch_size=self.batch, epochs=1, verbose=0)
+
+
+class KerasRunner:
+    def __init__(self, spec, x, y):
+        os.environ.setdefault("KERAS_BACKEND", "jax")
+        import keras
+
+        keras.utils.set_random_seed(0)
+        layers = [keras.Input((spec["sizes"][0],))]
+        for units, act in zip(spec["sizes"][1:], spec["acts"]):
+            layers.append(keras.layers.Dense(units, activation=act))
+        self.model = keras.Sequential(layers)
+        opt = keras.optimizers.Adam(1e-3) if spec["opt"] == "adam" else keras.optimizers.SGD(0.01, momentum=0.9)
+        loss = "sparse_categorical_crossentropy" if spec["loss"] == "sparse_ce" else "mse"
+        self.model.compile(optimizer=opt, loss=loss)
+        self.x, self.y, self.batch = x, y, spec["batch"]
+
+    def epoch(self):
+        self.model.fit(self.x, self.y, batch_size=self.batch, epochs=1, verbose=0)
+
+
+class TorchRunner:
+    """A plain PyTorch loop: shuffle indices, slice, forward, loss, backward, step."""
+
+    def __init__(self, spec, x, y):
+        import torch
+
+        torch.manual_seed(0)
+        mods = []
+        sizes = spec["sizes"]
+        for i, act in enumerate(spec["acts"]):
+            mods.append(torch.nn.Linear(sizes[i], sizes[i + 1]))
+            if act == "relu":
+                mods.append(torch.nn.ReLU())
+            elif act == "tanh":
+                mods.append(torch.nn.Tanh())
+        self.torch = torch
+        self.model = torch.nn.Sequential(*mods)  # softmax is folded into cross_entropy, as PyTorch users write it
+        params = self.model.parameters()
+        self.opt = torch.optim.Adam(params, lr=1e-3, eps=1e-7) if spec["opt"] == "adam" else torch.optim.SGD(
+            params, lr=0.01, momentum=0.9)
+        self.loss = torch.nn.functional.cross_entropy if spec["loss"] == "sparse_ce" else torch.nn.functional.mse_loss
+        self.x = torch.from_numpy(x)
+        self.y = torch.from_numpy(y)
+        self.batch = spec["batch"]
+
+    def epoch(self):
+        torch = self.torch
+        n = self.x.shape[0]
+        perm = torch.randperm(n)
+        for b0 in range(0, n, self.batch):
+            idx = perm[b0:b0 + self.batch]
+            self.opt.zero_grad(set_to_none=True)
+            loss = self.loss(self.model(self.x[idx]), self.y[idx])
+            loss.backward()
+            self.opt.step()
+
+
+RUNNERS = {"nbkeras": NbkerasRunner, "torch": TorchRunner, "keras": KerasRunner}
+
+
+def importable(name):
+    module = {"nbkeras": "nbkeras", "torch": "torch", "keras": "keras"}[name]
+    try:
+        if name == "keras":
+            os.environ.setdefault("KERAS_BACKEND", "jax")
+            import jax  # noqa: F401
+        __import__(module)
+        return True
+    except Exception:
+        return False
+
+
+def worker(name, workload, conn):
+    spec = WORKLOADS[workload]
+    x, y = make_data(spec)
+    runner = RUNNERS[name](spec, x, y)
+    runner.epoch()  # warm-up epoch: compilation, tracing, allocator warm-up
+    conn.send("ready")
+    while conn.recv() == "epoch":
+        t = time.perf_counter()
+        runner.epoch()
+        conn.send(time.perf_counter() - t)
+
+
+def versions():
+    out = [f"python {sys.version.split()[0]}", f"numpy {np.__version__}"]
+    for mod in ("numba", "torch", "keras", "jax"):
+        try:
+            out.append(f"{mod} {__import__(mod).__version__}")
+        except Exception:
+            pass
+    return ", ".join(out)
+
+
+def cpu_model():
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return "unknown CPU"
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--only", default="W1,W2,W4")
+    parser.add_argument("--frameworks", default="nbkeras,torch,keras")
+    parser.add_argument("--settle", type=float, default=1.0,
+                        help="seconds of quiet before each timed epoch, so the previous framework's idle thread "
+                             "pools stop spinning (without it, spinning pools collapsed batch-32 runs 15x)")
+    args = parser.parse_args()
+    frameworks = [f for f in args.frameworks.split(",") if importable(f)]
+    print(f"# {time.strftime('%Y-%m-%d')}, {cpu_model()}, {os.cpu_count()} cores; {versions()}")
+    print(f"# frameworks: {', '.join(frameworks)}; {args.rounds} rounds, medians of one-epoch samples/s")
+    ctx = mp.get_context("spawn")
+    print("| workload | " + " | ".join(f"{f} samples/s" for f in frameworks) + " | " +
+          " | ".join(f"nbkeras / {f}" for f in frameworks if f != "nbkeras") + " |")
+    print("|---" * (1 + 2 * len(frameworks) - 1) + "|")
+    for workload in args.only.split(","):
+        spec = WORKLOADS[workload]
+        pipes, procs = {}, []
+        for name in frameworks:
+            parent, child = ctx.Pipe()
+            proc = ctx.Process(target=worker, args=(name, workload, child), daemon=True)
+            proc.start()
+            pipes[name] = parent
+            procs.append(proc)
+        for name in frameworks:
+            assert pipes[name].recv() == "ready"
+        times = {name: [] for name in frameworks}
+        for _ in range(args.rounds):
+            for name in frameworks:  # interleaved: every framework once per round
+                time.sleep(args.settle)
+                pipes[name].send("epoch")
+                times[name].append(pipes[name].recv())
+        for name in frameworks:
+            pipes[name].send("stop")
+        for proc in procs:
+            proc.join(timeout=60)
+        rate = {name: spec["n"] / statistics.median(times[name]) for name in frameworks}
+        ratios = [f"{rate['nbkeras'] / rate[f]:.2f}x" for f in frameworks if f != "nbkeras" and "nbkeras" in rate]
+        print(f"| {workload} (batch {spec['batch']}) | " + " | ".join(f"{rate[f]:,.0f}" for f in frameworks) +
+              " | " + " | ".join(ratios) + " |", flush=True)
+
+
+if __name__ == "__main__":
+    main()
