@@ -66,7 +66,10 @@ REQUESTED_THREADS = _env_threads()
 #: One thread by default. OpenBLAS's pool spin-waits between products: measured on the 2-core dev machine, W1
 #: (batch 128) ran at 39k samples/s with 2 BLAS threads and 34k with 1 on a quiet machine, but with another
 #: process busy on one core 2 threads collapsed to 14k while 1 thread kept 30k (W2, batch 32: 2 threads 21k quiet /
-#: 7k loaded, 1 thread 27k / 24k). Ask for more with NBKERAS_NUM_THREADS where the cores are yours.
+#: 7k loaded, 1 thread 27k / 24k). Ask for more with NBKERAS_NUM_THREADS where the cores are yours. (Tried and
+#: dropped: splitting each product into row blocks run by numba's passively waiting threads, one single-threaded
+#: BLAS call each, degraded gracefully under load but ran slower than one thread on a quiet machine -- 32k vs 35k
+#: on W1 -- as waking sleeping threads costs more than the split saves at these sizes.)
 NUM_THREADS = REQUESTED_THREADS or 1
 
 
