@@ -49,10 +49,15 @@ def make_data(spec, seed=0):
 
 
 # ------------------------------------------------------------------- frameworks
-class NbkerasRunner:
-    def __init__(self, spec, x, y):
-        import nbkeras as keras
+class KerasScriptRunner:
+    """The same Keras script for nbkeras and for Keras 3: only the imported module differs."""
 
+    module = None
+
+    def __init__(self, spec, x, y):
+        if self.module == "keras":
+            os.environ.setdefault("KERAS_BACKEND", "jax")
+        keras = __import__(self.module)
         keras.utils.set_random_seed(0)
         layers = [keras.Input((spec["sizes"][0],))]
         for units, act in zip(spec["sizes"][1:], spec["acts"]):
@@ -67,23 +72,12 @@ class NbkerasRunner:
         self.model.fit(self.x, self.y, batch_size=self.batch, epochs=1, verbose=0)
 
 
-class KerasRunner:
-    def __init__(self, spec, x, y):
-        os.environ.setdefault("KERAS_BACKEND", "jax")
-        import keras
+class NbkerasRunner(KerasScriptRunner):
+    module = "nbkeras"
 
-        keras.utils.set_random_seed(0)
-        layers = [keras.Input((spec["sizes"][0],))]
-        for units, act in zip(spec["sizes"][1:], spec["acts"]):
-            layers.append(keras.layers.Dense(units, activation=act))
-        self.model = keras.Sequential(layers)
-        opt = keras.optimizers.Adam(1e-3) if spec["opt"] == "adam" else keras.optimizers.SGD(0.01, momentum=0.9)
-        loss = "sparse_categorical_crossentropy" if spec["loss"] == "sparse_ce" else "mse"
-        self.model.compile(optimizer=opt, loss=loss)
-        self.x, self.y, self.batch = x, y, spec["batch"]
 
-    def epoch(self):
-        self.model.fit(self.x, self.y, batch_size=self.batch, epochs=1, verbose=0)
+class KerasRunner(KerasScriptRunner):
+    module = "keras"
 
 
 class TorchRunner:

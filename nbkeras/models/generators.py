@@ -124,7 +124,7 @@ def fit_iterator(model, x, epochs, verbose, callbacks, validation_data, class_we
                 from .data import unpack_validation_data
 
                 vx, vy, vsw = unpack_validation_data(validation_data)
-                val = model._prepare(vx, vy, vsw)
+                val = model._prepare(vx, vy, vsw, keep_plan=True)
                 val_logs = model._evaluate_prepared(val, validation_batch_size or batch_size or 32,
                                                     validation_steps, callbacks, in_fit=True)
             epoch_logs.update({f"val_{k}": v for k, v in val_logs.items()})

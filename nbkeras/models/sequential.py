@@ -113,20 +113,6 @@ class Sequential(Model):
                 raise ValueError(f"Sequential model {self.name!r} has not been built yet: give its first layer an "
                                  f"input shape (or start with keras.Input) or call it on data first")
 
-    def get_layer(self, name=None, index=None):
-        layers = list(self._stack)
-        if index is not None:
-            if not -len(layers) <= index < len(layers):
-                raise ValueError(f"Was asked to retrieve layer at index {index} but model only has {len(layers)} "
-                                 f"layers.")
-            return layers[index]
-        if name is not None:
-            for layer in layers:
-                if layer.name == name:
-                    return layer
-            raise ValueError(f"No such layer: {name}. Existing layers are: {[la.name for la in layers]}.")
-        raise ValueError("Provide either a layer name or layer index at `get_layer`.")
-
     def summary(self, *args, **kwargs):
         self._require_graph()
         return super().summary(*args, **kwargs)

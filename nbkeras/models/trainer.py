@@ -169,7 +169,9 @@ class Trainer:
         return self._forward_engine
 
     # -------------------------------------------------------------- data
-    def _prepare(self, x, y, sample_weight, class_weight=None, require_y=True):
+    def _prepare(self, x, y, sample_weight, class_weight=None, require_y=True, keep_plan=False):
+        """Validate and convert one call's data; builds the plan from the targets' shapes unless ``keep_plan``
+        (validation data inside fit must use the plan training is running)."""
         self._ensure_graph_for(x)
         self._require_graph()
         if y is None and self._compile_args and self._compile_args.get("target_tensors") is not None:
@@ -183,7 +185,7 @@ class Trainer:
             y_shapes = [None] * len(self.outputs)
         else:
             y_shapes = data_module.y_shapes(self, y)
-        plan = self._ensure_plan(y_shapes)
+        plan = self._plan if keep_plan and self._plan is not None else self._ensure_plan(y_shapes)
         if y is None:
             ys = [np.zeros((0, 0), dtype) for _ in plan.outputs]
             for op in plan.outputs:
@@ -272,7 +274,7 @@ class Trainer:
             val = None
             if validation_data is not None:
                 vx, vy, vsw = data_module.unpack_validation_data(validation_data)
-                val = self._prepare(vx, vy, vsw)
+                val = self._prepare(vx, vy, vsw, keep_plan=True)
         return self._fit_arrays(train, val, batch_size, epochs, verbose, callbacks, shuffle, initial_epoch,
                                 steps_per_epoch, validation_steps, validation_batch_size or batch_size,
                                 validation_freq)
@@ -360,32 +362,46 @@ class Trainer:
         return results[0] if len(results) == 1 else results
 
     def _evaluate_prepared(self, data, batch_size, steps, callbacks, verbose=0, in_fit=False):
-        from ..callbacks import CallbackList
-        from ..callbacks.progbar_logger import resolve_verbose
-
         num_batches = math.ceil(data.n / batch_size)
         total = min(steps, num_batches) if steps else num_batches
-        if not isinstance(callbacks, CallbackList):
-            verbose = resolve_verbose(verbose)
-            callbacks = CallbackList(callbacks, add_progbar=verbose != 0, model=self, verbose=verbose, epochs=1,
-                                     steps=total)
+        callbacks = self._callback_list(callbacks, verbose, total)
         order = np.arange(data.n, dtype=np.int64)
         self.reset_metrics()
         callbacks.on_test_begin()
-        hooks = callbacks.needs_batch_hooks("test")
+        self._run_chunks(callbacks, "test", total,
+                         lambda step, nsteps: self._engine.test(data, order, step, nsteps, batch_size, self._state),
+                         lambda step: self._logs())
+        logs = dict(sorted(self._logs().items()))  # Keras's pythonify_logs sorts evaluate()'s logs by name
+        callbacks.on_test_end(logs)
+        return logs
+
+    def _callback_list(self, callbacks, verbose, steps):
+        """The user's callbacks for evaluate/predict, with a progress bar unless verbose is 0; a CallbackList
+        passed in (fit's, during validation) is used as it is."""
+        from ..callbacks import CallbackList
+        from ..callbacks.progbar_logger import resolve_verbose
+
+        if isinstance(callbacks, CallbackList):
+            return callbacks
+        verbose = resolve_verbose(verbose)
+        return CallbackList(callbacks, add_progbar=verbose != 0, model=self, verbose=verbose, epochs=1, steps=steps)
+
+    def _run_chunks(self, callbacks, mode, total, run, batch_logs):
+        """``total`` batches of ``mode`` ('test' or 'predict'), ``run(first, nsteps)`` per engine call: batches of
+        steps_per_execution when a callback uses the batch hooks, else up to 1024 per call and no hooks."""
+        hooks = callbacks.needs_batch_hooks(mode)
         chunk = self.steps_per_execution if hooks else max(self.steps_per_execution, 1024)
+        begin = getattr(callbacks, f"on_{mode}_batch_begin")
+        end = getattr(callbacks, f"on_{mode}_batch_end")
         step = 0
         while step < total:
             nsteps = min(chunk, total - step)
             if hooks:
-                callbacks.on_test_batch_begin(step)
-            self._engine.test(data, order, step, nsteps, batch_size, self._state)
+                begin(step)
+            run(step, nsteps)
             step += nsteps
             if hooks:
-                callbacks.on_test_batch_end(step - 1, self._logs())
-        logs = dict(sorted(self._logs().items()))  # Keras's pythonify_logs sorts evaluate()'s logs by name
-        callbacks.on_test_end(logs)
-        return logs
+                end(step - 1, batch_logs(step))
 
     # ----------------------------------------------------------- predict
     @_compute
@@ -407,33 +423,18 @@ class Trainer:
         return self._predict_arrays(xs, n, batch_size, steps, verbose, callbacks)
 
     def _predict_arrays(self, xs, n, batch_size, steps, verbose, callbacks):
-        from ..callbacks import CallbackList
-        from ..callbacks.progbar_logger import resolve_verbose
-
         engine = self._inference_engine()
         plan = engine.plan
         num_batches = math.ceil(n / batch_size)
         total = min(steps, num_batches) if steps else num_batches
         rows = min(n, total * batch_size)
         outs = tuple(np.empty((rows, Plan.width(t)), plan.arena.dtype) for t in self.outputs)
-        verbose = resolve_verbose(verbose)
-        if not isinstance(callbacks, CallbackList):
-            callbacks = CallbackList(callbacks, add_progbar=verbose != 0, model=self, verbose=verbose, epochs=1,
-                                     steps=total)
+        callbacks = self._callback_list(callbacks, verbose, total)
         order = np.arange(n, dtype=np.int64)
         callbacks.on_predict_begin()
-        hooks = callbacks.needs_batch_hooks("predict")
-        chunk = self.steps_per_execution if hooks else max(self.steps_per_execution, 1024)
-        step = 0
-        while step < total:
-            nsteps = min(chunk, total - step)
-            if hooks:
-                callbacks.on_predict_batch_begin(step)
-            engine.predict(xs, outs, order, step, nsteps, batch_size)
-            step += nsteps
-            if hooks:
-                b1 = min(step * batch_size, n)
-                callbacks.on_predict_batch_end(step - 1, {"outputs": [o[:b1] for o in outs]})
+        self._run_chunks(callbacks, "predict", total,
+                         lambda step, nsteps: engine.predict(xs, outs, order, step, nsteps, batch_size),
+                         lambda step: {"outputs": [o[:min(step * batch_size, n)] for o in outs]})
         callbacks.on_predict_end()
         shaped = [o.reshape((rows,) + tuple(t.shape[1:])) for o, t in zip(outs, self.outputs)]
         return self._pack_outputs(shaped)
