@@ -19,3 +19,7 @@ def check_kwargs(kwargs, allowed, owner):
     unknown = sorted(set(kwargs) - set(allowed))
     if unknown:
         raise ArgumentError(f"Unrecognized keyword arguments passed to {owner}: {unknown}")
+
+
+class DataTypeError(TypeError, ValueError):
+    """Data that are not numbers (Keras 3 raises ValueError for a string array; TypeError is the natural type)."""

@@ -11,6 +11,8 @@ import numbers
 
 import numpy as np
 
+from ..errors import DataTypeError
+
 
 def _to_array(value, what):
     if hasattr(value, "numpy") and not isinstance(value, np.ndarray):
@@ -18,9 +20,9 @@ def _to_array(value, what):
     try:
         arr = np.asarray(value)
     except (ValueError, TypeError) as e:
-        raise TypeError(f"`{what}` could not be converted to an array: {e}") from None
+        raise DataTypeError(f"`{what}` could not be converted to an array: {e}") from None
     if arr.dtype.kind not in "biuf":
-        raise TypeError(f"`{what}` must hold numbers; got an array of dtype {arr.dtype}")
+        raise DataTypeError(f"`{what}` must hold numbers; got an array of dtype {arr.dtype}")
     if arr.ndim == 0:
         raise ValueError(f"`{what}` must have a batch dimension; got a scalar")
     if arr.shape[0] == 0:

@@ -163,3 +163,59 @@ def test_verbose_two_progress_lines(capsys):
         lines.append([line.split(" - ", 3)[-1] for line in out.splitlines() if line.strip()])
     # Compare everything after the timing fields: epoch headers and the metric part of each line.
     assert [line.split(": ")[0] for line in lines[0]] == [line.split(": ")[0] for line in lines[1]]
+
+
+def test_sequence_outputs_with_temporal_sample_weights():
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(12, 5, 4)).astype("float32")
+    y = rng.normal(size=(12, 5, 2)).astype("float32")
+    sw = rng.uniform(0, 2, size=(12, 5)).astype("float32")
+
+    def scenario(k):
+        model = k.Sequential([k.Input((5, 4)), k.layers.Dense(3, activation="tanh"), k.layers.Dense(2)])
+        model.set_weights(weights_for(model))
+        model.compile(optimizer="sgd", loss="mse", weighted_metrics=["mae"])
+        history = model.fit(x, y, sample_weight=sw, batch_size=5, epochs=2, shuffle=False, verbose=0)
+        return history.history, model.evaluate(x, y, sample_weight=sw, verbose=0)
+
+    r1, r2 = run_both(scenario)
+    for a, b in zip(r1, r2):
+        assert_same(a, b, rtol=1e-4)
+
+
+@pytest.mark.parametrize("loss_kwargs", [{"from_logits": True}, {"label_smoothing": 0.2},
+                                         {"from_logits": True, "label_smoothing": 0.1}])
+def test_crossentropy_options(loss_kwargs):
+    x, labels = data()
+    y = np.eye(3, dtype="float32")[labels]
+
+    def scenario(k):
+        activation = "linear" if loss_kwargs.get("from_logits") else "softmax"
+        model = classifier(k, "adam", k.losses.CategoricalCrossentropy(**loss_kwargs), ["categorical_accuracy"],
+                           activation=activation)
+        history = model.fit(x, y, batch_size=6, epochs=2, shuffle=False, verbose=0)
+        return history.history, model.get_weights()
+
+    r1, r2 = run_both(scenario)
+    for a, b in zip(r1, r2):
+        assert_same(a, b, rtol=1e-4, atol=1e-5)
+
+
+def test_early_stopping_class_weight_and_steps_per_execution():
+    x, y = data(n=30)
+
+    def scenario(k):
+        model = classifier(k, "sgd", "sparse_categorical_crossentropy", ["accuracy"])
+        model.compile(optimizer=k.optimizers.SGD(0.05), loss="sparse_categorical_crossentropy",
+                      metrics=["accuracy"], steps_per_execution=2)
+        ends = []
+        stop = k.callbacks.EarlyStopping(monitor="val_loss", patience=1, min_delta=0.5, restore_best_weights=True)
+        batch_end = k.callbacks.LambdaCallback(on_train_batch_end=lambda b, logs: ends.append(b))
+        history = model.fit(x, y, batch_size=4, epochs=6, validation_split=0.2, class_weight={0: 2.0, 2: 0.5},
+                            shuffle=False, callbacks=[stop, batch_end], verbose=0)
+        return history.history, stop.stopped_epoch, ends, model.get_weights()
+
+    (h1, s1, e1, w1), (h2, s2, e2, w2) = run_both(scenario)
+    assert_same(h1, h2, rtol=1e-4)
+    assert s1 == s2 and e1 == e2
+    assert_same(w1, w2, rtol=1e-4, atol=1e-5)
