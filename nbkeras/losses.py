@@ -8,6 +8,7 @@ parameters. Values are per sample (and position): the last axis is reduced, as K
 import numpy as np
 
 from . import backend
+from .layers.base import to_snake_case
 
 REDUCTIONS = ("sum_over_batch_size", "sum", "mean", "mean_with_sample_weight", "none", None)
 
@@ -84,7 +85,7 @@ class Loss:
     def __init__(self, name=None, reduction="sum_over_batch_size", dtype=None):
         if reduction not in REDUCTIONS:
             raise ValueError(f"Invalid value for argument `reduction`: {reduction!r}. Expected one of {REDUCTIONS}")
-        self.name = name or _snake(type(self).__name__)
+        self.name = name or to_snake_case(type(self).__name__)
         self.reduction = reduction
         self.dtype = dtype
 
@@ -133,13 +134,6 @@ def reduce_weighted(values, sample_weight, reduction):
     else:
         divisor = values.size
     return values.dtype.type(total / divisor) if divisor else values.dtype.type(0.0)
-
-
-def _snake(name):
-    import re
-
-    s = re.sub(r"(.)([A-Z][a-z]+)", r"\1_\2", name)
-    return re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", s).lower()
 
 
 def _simple(class_name, kernel, default_name):

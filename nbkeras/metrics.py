@@ -12,7 +12,8 @@ import numpy as np
 
 from . import backend
 from . import losses as losses_module
-from .losses import _as_float, _snake, align_ranks
+from .layers.base import to_snake_case
+from .losses import _as_float, align_ranks
 
 
 class MetricSpec:
@@ -41,7 +42,7 @@ class Metric:
     """Base class: ``update_state``, ``result``, ``reset_state``."""
 
     def __init__(self, name=None, dtype=None):
-        self.name = name or _snake(type(self).__name__)
+        self.name = name or to_snake_case(type(self).__name__)
         self.dtype = dtype or backend.floatx()
         self._state = np.zeros(2, np.float64)
 

@@ -150,8 +150,12 @@ def _is_classification(kernel):
                       "hinge", "squared_hinge", "categorical_hinge")
 
 
-def as_sample_weights(model, outs, sample_weight, n, dtype, temporal):
-    """(n, rows_per_sample) weights per output, or (0, 0) arrays where none are given."""
+def as_sample_weights(model, outs, sample_weight, n, dtype):
+    """(n, rows_per_sample) weights per output, or (0, 0) arrays where none are given.
+
+    Per-sample weights (n,) apply to every position of a sequence output; (n, timesteps) weights are Keras 2's
+    sample_weight_mode="temporal", which Keras 3 accepts without the mode, as we do.
+    """
     names = model.output_names
     if sample_weight is None:
         return [np.zeros((0, 0), dtype) for _ in outs]

@@ -169,7 +169,7 @@ class Trainer:
         return self._forward_engine
 
     # -------------------------------------------------------------- data
-    def _prepare(self, x, y, sample_weight, class_weight=None, require_y=True, keep_plan=False):
+    def _prepare(self, x, y, sample_weight, class_weight=None, keep_plan=False):
         """Validate and convert one call's data; builds the plan from the targets' shapes unless ``keep_plan``
         (validation data inside fit must use the plan training is running)."""
         self._ensure_graph_for(x)
@@ -179,7 +179,7 @@ class Trainer:
         dtype = self._dtype()
         xs = data_module.as_inputs(self, x, dtype)
         if y is None:
-            if require_y and self._needs_targets():
+            if self._needs_targets():
                 raise ValueError("`y` is required: the model was compiled with a loss, so targets are needed "
                                  "(pass y=..., or compile with target_tensors)")
             y_shapes = [None] * len(self.outputs)
@@ -195,8 +195,7 @@ class Trainer:
         n = data_module.check_lengths(xs, ys, [])
         if class_weight is not None and sample_weight is not None:
             raise ValueError("You cannot `class_weight` and `sample_weight` at the same time.")
-        temporal = self._compile_args.get("sample_weight_mode") == "temporal"
-        sws = data_module.as_sample_weights(self, plan.outputs, sample_weight, n, dtype, temporal)
+        sws = data_module.as_sample_weights(self, plan.outputs, sample_weight, n, dtype)
         data_module.check_lengths(xs, ys, sws)
         prepared = Prepared(xs, ys, sws)
         if class_weight is not None:
