@@ -319,12 +319,14 @@ class Trainer:
                 count = random_count(n, cursor, nsteps, batch_size, plan.rand_width)
                 rand = rng.random(count, dtype=plan.arena.dtype) if count else np.empty(0, plan.arena.dtype)
                 self._engine.train(train, order, cursor, nsteps, batch_size, self._state, lrs, rand)
+                if hooks:
+                    # Keras reports the execution's nominal last step, begin + steps_per_execution - 1, also when
+                    # the data ran out before it.
+                    callbacks.on_train_batch_end(step + self.steps_per_execution - 1, self._logs())
                 step += nsteps
                 cursor += nsteps
-                if hooks:
-                    callbacks.on_train_batch_end(step - 1, self._logs())
-                    if self.stop_training:
-                        break
+                if hooks and self.stop_training:
+                    break
             epoch_logs = self._logs()
             if val is not None and _should_eval(epoch, validation_freq):
                 val_logs = self._evaluate_prepared(val, validation_batch_size, validation_steps, callbacks,
@@ -369,7 +371,7 @@ class Trainer:
         callbacks.on_test_begin()
         self._run_chunks(callbacks, "test", total,
                          lambda step, nsteps: self._engine.test(data, order, step, nsteps, batch_size, self._state),
-                         lambda step: self._logs())
+                         lambda first, nsteps: self._logs())
         logs = dict(sorted(self._logs().items()))  # Keras's pythonify_logs sorts evaluate()'s logs by name
         callbacks.on_test_end(logs)
         return logs
@@ -387,7 +389,8 @@ class Trainer:
 
     def _run_chunks(self, callbacks, mode, total, run, batch_logs):
         """``total`` batches of ``mode`` ('test' or 'predict'), ``run(first, nsteps)`` per engine call: batches of
-        steps_per_execution when a callback uses the batch hooks, else up to 1024 per call and no hooks."""
+        steps_per_execution when a callback uses the batch hooks (whose logs are ``batch_logs(first, nsteps)``),
+        else up to 1024 per call and no hooks."""
         hooks = callbacks.needs_batch_hooks(mode)
         chunk = self.steps_per_execution if hooks else max(self.steps_per_execution, 1024)
         begin = getattr(callbacks, f"on_{mode}_batch_begin")
@@ -398,9 +401,9 @@ class Trainer:
             if hooks:
                 begin(step)
             run(step, nsteps)
-            step += nsteps
             if hooks:
-                end(step - 1, batch_logs(step))
+                end(step + self.steps_per_execution - 1, batch_logs(step, nsteps))
+            step += nsteps
 
     # ----------------------------------------------------------- predict
     @_compute
@@ -433,7 +436,9 @@ class Trainer:
         callbacks.on_predict_begin()
         self._run_chunks(callbacks, "predict", total,
                          lambda step, nsteps: engine.predict(xs, outs, order, step, nsteps, batch_size),
-                         lambda step: {"outputs": [o[:min(step * batch_size, n)] for o in outs]})
+                         lambda first, nsteps: {"outputs": self._pack_outputs(
+                             [o[first * batch_size:min((first + nsteps) * batch_size, n)].reshape(
+                                 (-1,) + tuple(t.shape[1:])) for o, t in zip(outs, self.outputs)])})
         callbacks.on_predict_end()
         shaped = [o.reshape((rows,) + tuple(t.shape[1:])) for o, t in zip(outs, self.outputs)]
         return self._pack_outputs(shaped)
