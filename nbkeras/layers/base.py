@@ -174,19 +174,15 @@ class Layer:
         return [w.numpy() for w in self.weights]
 
     def set_weights(self, weights):
+        """Assign arrays to ``self.weights`` in order; all shapes are checked before anything is written."""
         own = self.weights
         if len(weights) != len(own):
-            raise ValueError(
-                f"Layer {self.name!r} expects {len(own)} weight arrays (shapes {[w.shape for w in own]}), "
-                f"got {len(weights)}"
-            )
+            raise ValueError(f"You called `set_weights(weights)` on layer {self.name!r} with a weight list of length "
+                             f"{len(weights)}, but the layer was expecting {len(own)} weights.")
         for var, value in zip(own, weights):
-            value = np.asarray(value)
-            if value.shape != var.shape:
-                raise ValueError(
-                    f"Layer {self.name!r}: weight {var.name!r} has shape {var.shape}, got an array of shape "
-                    f"{value.shape}"
-                )
+            if np.shape(value) != var.shape:
+                raise ValueError(f"Weight {var.path!r} has shape {var.shape}; received an array of shape "
+                                 f"{np.shape(value)}")
         for var, value in zip(own, weights):
             var.assign(value)
 

@@ -198,21 +198,6 @@ class Model(Trainer, Layer):
     trainable_variables = trainable_weights
     non_trainable_variables = non_trainable_weights
 
-    def get_weights(self):
-        return [w.numpy() for w in self.weights]
-
-    def set_weights(self, weights):
-        own = self.weights
-        if len(weights) != len(own):
-            raise ValueError(f"You called `set_weights(weights)` on model {self.name!r} with a weight list of length "
-                             f"{len(weights)}, but the model was expecting {len(own)} weights.")
-        for var, value in zip(own, weights):
-            if np.shape(value) != var.shape:
-                raise ValueError(f"Weight {var.path!r} has shape {var.shape}; received an array of shape "
-                                 f"{np.shape(value)}")
-        for var, value in zip(own, weights):
-            var.assign(value)
-
     def count_params(self):
         self._require_graph()
         return int(sum(int(np.prod(w.shape)) for w in self.weights))

@@ -119,14 +119,14 @@ def fit_iterator(model, x, epochs, verbose, callbacks, validation_data, class_we
         epoch_logs = model._logs() if model._plan is not None else {}
         if validation_data is not None and _should_eval(epoch, validation_freq):
             if is_iterator_like(validation_data):
-                val_logs = evaluate_iterator(model, validation_data, validation_steps, 0, callbacks, in_fit=True)
+                val_logs = evaluate_iterator(model, validation_data, validation_steps, 0, callbacks)
             else:
                 from .data import unpack_validation_data
 
                 vx, vy, vsw = unpack_validation_data(validation_data)
                 val = model._prepare(vx, vy, vsw, keep_plan=True)
                 val_logs = model._evaluate_prepared(val, validation_batch_size or batch_size or 32,
-                                                    validation_steps, callbacks, in_fit=True)
+                                                    validation_steps, callbacks)
             epoch_logs.update({f"val_{k}": v for k, v in val_logs.items()})
         callbacks.on_epoch_end(epoch, epoch_logs)
         logs = epoch_logs
@@ -136,17 +136,10 @@ def fit_iterator(model, x, epochs, verbose, callbacks, validation_data, class_we
     return model.history
 
 
-def evaluate_iterator(model, x, steps, verbose, callbacks, in_fit=False):
-    from ..callbacks import CallbackList
-    from ..callbacks.progbar_logger import resolve_verbose
-
+def evaluate_iterator(model, x, steps, verbose, callbacks):
     source = _Source(x)
     total = steps or len(source)
-    if not isinstance(callbacks, CallbackList):
-        verbose = resolve_verbose(verbose)
-        callbacks = CallbackList(callbacks, add_progbar=verbose != 0, model=model, verbose=verbose, epochs=1,
-                                 steps=total)
-    model.reset_metrics()
+    callbacks = model._callback_list(callbacks, verbose, total)
     callbacks.on_test_begin()
     step = 0
     while total is None or step < total:
@@ -157,7 +150,7 @@ def evaluate_iterator(model, x, steps, verbose, callbacks, in_fit=False):
         bx, by, bsw = unpack(item)
         data = model._prepare(bx, by, bsw)
         if step == 0:
-            model.reset_metrics()
+            model.reset_metrics()  # after the first _prepare, which may have (re)built the plan and its state
         callbacks.on_test_batch_begin(step)
         model._engine.test(data, np.arange(data.n, dtype=np.int64), 0, 1, data.n, model._state)
         callbacks.on_test_batch_end(step, model._logs())
@@ -170,16 +163,11 @@ def evaluate_iterator(model, x, steps, verbose, callbacks, in_fit=False):
 
 
 def predict_iterator(model, x, steps, verbose, callbacks):
-    from ..callbacks import CallbackList
-    from ..callbacks.progbar_logger import resolve_verbose
     from . import data as data_module
 
     source = _Source(x)
     total = steps or len(source)
-    verbose = resolve_verbose(verbose)
-    if not isinstance(callbacks, CallbackList):
-        callbacks = CallbackList(callbacks, add_progbar=verbose != 0, model=model, verbose=verbose, epochs=1,
-                                 steps=total)
+    callbacks = model._callback_list(callbacks, verbose, total)
     pieces = []
     callbacks.on_predict_begin()
     step = 0

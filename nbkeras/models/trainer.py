@@ -300,6 +300,8 @@ class Trainer:
         chunk = self.steps_per_execution if hooks else max(self.steps_per_execution,
                                                            chunk_limit(plan.rand_width, batch_size))
         lrs = np.empty(max(chunk, 1), np.float64)
+        # Uniforms for dropout, refilled in place each call (the same stream as drawing them afresh).
+        rand_buf = np.empty(chunk * batch_size * plan.rand_width, plan.arena.dtype)
         for epoch in range(initial_epoch, epochs):
             self.reset_metrics()
             callbacks.on_epoch_begin(epoch)
@@ -317,7 +319,7 @@ class Trainer:
                     callbacks.on_train_batch_begin(step)
                 self.optimizer.learning_rates(nsteps, lrs)
                 count = random_count(n, cursor, nsteps, batch_size, plan.rand_width)
-                rand = rng.random(count, dtype=plan.arena.dtype) if count else np.empty(0, plan.arena.dtype)
+                rand = rng.random(out=rand_buf[:count], dtype=plan.arena.dtype)
                 self._engine.train(train, order, cursor, nsteps, batch_size, self._state, lrs, rand)
                 if hooks:
                     # Keras reports the execution's nominal last step, begin + steps_per_execution - 1, also when
@@ -329,8 +331,7 @@ class Trainer:
                     break
             epoch_logs = self._logs()
             if val is not None and _should_eval(epoch, validation_freq):
-                val_logs = self._evaluate_prepared(val, validation_batch_size, validation_steps, callbacks,
-                                                   in_fit=True)
+                val_logs = self._evaluate_prepared(val, validation_batch_size, validation_steps, callbacks)
                 epoch_logs.update({f"val_{k}": v for k, v in val_logs.items()})
             callbacks.on_epoch_end(epoch, epoch_logs)
             logs = epoch_logs
@@ -362,7 +363,7 @@ class Trainer:
         results = self._plan.layout.ordered(logs)
         return results[0] if len(results) == 1 else results
 
-    def _evaluate_prepared(self, data, batch_size, steps, callbacks, verbose=0, in_fit=False):
+    def _evaluate_prepared(self, data, batch_size, steps, callbacks, verbose=0):
         num_batches = math.ceil(data.n / batch_size)
         total = min(steps, num_batches) if steps else num_batches
         callbacks = self._callback_list(callbacks, verbose, total)

@@ -216,6 +216,12 @@ def test_shuffle_modes_are_seeded_and_batch_shuffle_keeps_batches():
         finals.append(model.get_weights()[0])
     np.testing.assert_array_equal(finals[0], finals[1])  # same seed, same shuffle
     assert not np.allclose(finals[0], finals[3])  # shuffling changes the trajectory
+    from nbkeras.models.trainer import _epoch_order
+
+    order = _epoch_order(10, 4, "batch", np.random.default_rng(0))
+    blocks = {tuple(order[i:i + 4]) for i in (0, 4)}
+    assert blocks == {(0, 1, 2, 3), (4, 5, 6, 7)} and list(order[8:]) == [8, 9]  # whole batches move, tail stays
+    assert sorted(_epoch_order(10, 4, True, np.random.default_rng(0))) == list(range(10))
 
 
 @PATHS

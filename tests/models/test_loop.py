@@ -127,9 +127,11 @@ def test_target_tensors_supply_y():
     x, y = xy()
     model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])
     model.compile(optimizer="sgd", loss="mse", target_tensors=[y])
+    w, b = [a.astype(np.float64) for a in model.get_weights()]
     history = model.fit(x, epochs=1, batch_size=10, shuffle=False, verbose=0)
-    w, b = [a.astype(np.float64) for a in model.get_weights()]  # after the step; recompute the first loss
-    assert len(history.history["loss"]) == 1
+    # One batch: the epoch loss is the loss before the update, against the compiled-in targets.
+    assert history.history["loss"][0] == pytest.approx(((x @ w + b - y) ** 2).mean(), rel=1e-5)
+    assert model.evaluate(x, verbose=0) == pytest.approx(((model.predict(x, verbose=0) - y) ** 2).mean(), rel=1e-5)
 
 
 def test_weights_order_names_and_summary(capsys):
