@@ -1,0 +1,274 @@
+"""Pooling: max and average over 2-D windows, and global pooling; forward and backward side by side.
+
+Layout is channels-last: x (N, H, W, C), out / dy (N, OH, OW, C). A 1-D pooling is the 2-D one with H == 1 and
+pool_h == stride_h == 1 (the caller passes (N, 1, L, C) views). The caller resolves Keras's padding words into
+explicit amounts: ``pad_top`` / ``pad_left`` rows / columns of padding before the input, and OH / OW through the
+shape of ``out`` (the padding after the input is implied by them). Window (i, j) covers input rows
+i*stride_h - pad_top ... + pool_h - 1 and the matching columns; positions outside the input are padding.
+
+What Keras 3 does with padding (read in keras/src/backend/jax/nn.py, ``max_pool`` / ``average_pool`` /
+``_pool``, which run ``lax.reduce_window`` with padding "SAME" or "VALID"):
+
+* max pooling pads with -inf, so a padded position never wins;
+* average pooling with ``padding="same"`` divides each window's sum by ``window_counts``, a second
+  ``reduce_window`` over an array of ones -- the number of *valid* (unpadded) elements in that window, not
+  pool_h * pool_w. With ``padding="valid"`` every window is full, so both divisors agree. These kernels always
+  divide by the valid count, which is Keras 3's behaviour for both paddings.
+
+Geometry is checked at the top of every kernel: pools and strides >= 1, 0 <= pad < pool, and every window holds at
+least one input position ((OH - 1) * stride_h - pad_top <= H - 1), so no window is all padding.
+"""
+
+from ..policy import kernel
+
+
+@kernel
+def _windows_fit(size, out_size, pool, stride, pad):
+    """True when ``out_size`` windows of ``pool`` at ``stride`` after ``pad`` each overlap [0, size)."""
+    if pool < 1 or stride < 1 or pad < 0 or pad >= pool or out_size < 0:
+        return False
+    if out_size == 0:
+        return True
+    return size >= 1 and (out_size - 1) * stride - pad <= size - 1
+
+
+@kernel
+def _pool_shapes_ok(x, out, pool_h, pool_w, stride_h, stride_w, pad_top, pad_left):
+    if x.shape[0] != out.shape[0] or x.shape[3] != out.shape[3]:
+        return False
+    return (_windows_fit(x.shape[1], out.shape[1], pool_h, stride_h, pad_top)
+            and _windows_fit(x.shape[2], out.shape[2], pool_w, stride_w, pad_left))
+
+
+@kernel
+def max_pool2d_forward(x, out, argmax, pool_h, pool_w, stride_h, stride_w, pad_top, pad_left):
+    """out[n, i, j, c] = max of x[n, h, w, c] over the valid positions (h, w) of window (i, j).
+
+    argmax (int64, out's shape) records where each maximum came from as the spatial index h * W + w within the
+    image (channel and sample are those of the output position), for ``max_pool2d_backward``.
+    Ties: the first maximum in row-major window order wins (a strict comparison while scanning rows, then
+    columns), so a tied window sends its whole gradient to one position. A NaN in a window wins (the first one),
+    so NaN propagates as it does through Keras's max.
+    """
+    if (argmax.shape[0] != out.shape[0] or argmax.shape[1] != out.shape[1] or argmax.shape[2] != out.shape[2]
+            or argmax.shape[3] != out.shape[3]):
+        raise ValueError("max_pool2d_forward: argmax must have the shape of out")
+    if not _pool_shapes_ok(x, out, pool_h, pool_w, stride_h, stride_w, pad_top, pad_left):
+        raise ValueError("max_pool2d_forward: x, out and the pool geometry do not agree")
+    n_, h_, w_, c_ = x.shape
+    for n in range(n_):
+        for i in range(out.shape[1]):
+            h0 = i * stride_h - pad_top
+            hs, he = max(h0, 0), min(h0 + pool_h, h_)
+            for j in range(out.shape[2]):
+                w0 = j * stride_w - pad_left
+                ws, we = max(w0, 0), min(w0 + pool_w, w_)
+                o = out[n, i, j]
+                a = argmax[n, i, j]
+                first = True
+                for h in range(hs, he):
+                    for w in range(ws, we):
+                        xr = x[n, h, w]
+                        p = h * w_ + w
+                        if first:
+                            for c in range(c_):
+                                o[c] = xr[c]
+                                a[c] = p
+                            first = False
+                        else:
+                            for c in range(c_):
+                                v = xr[c]
+                                if v > o[c] or (v != v and o[c] == o[c]):
+                                    o[c] = v
+                                    a[c] = p
+
+
+@kernel
+def max_pool2d_backward(argmax, dy, dx):
+    """dx = 0, then dx[n, h, w, c] += dy[n, i, j, c] at (h, w) = divmod(argmax[n, i, j, c], W).
+
+    The gradient of a maximum goes to the position that won; where windows overlap (stride < pool) one input can
+    win several windows and collects every one of their gradients. Skipped when dx has size 0.
+    """
+    if dx.size == 0:
+        return
+    if (argmax.shape[0] != dy.shape[0] or argmax.shape[1] != dy.shape[1] or argmax.shape[2] != dy.shape[2]
+            or argmax.shape[3] != dy.shape[3]):
+        raise ValueError("max_pool2d_backward: argmax must have the shape of dy")
+    if dx.shape[0] != dy.shape[0] or dx.shape[3] != dy.shape[3]:
+        raise ValueError("max_pool2d_backward: dx and dy disagree in batch or channels")
+    n_, h_, w_, c_ = dx.shape
+    hw = h_ * w_
+    for n in range(n_):  # validate every index before writing: a bad one must not scribble out of bounds
+        for i in range(dy.shape[1]):
+            for j in range(dy.shape[2]):
+                for c in range(c_):
+                    p = argmax[n, i, j, c]
+                    if p < 0 or p >= hw:
+                        raise ValueError("max_pool2d_backward: argmax holds an index outside dx")
+    zero = dx.dtype.type(0.0)
+    for n in range(n_):
+        for h in range(h_):
+            for w in range(w_):
+                for c in range(c_):
+                    dx[n, h, w, c] = zero
+    for n in range(n_):
+        for i in range(dy.shape[1]):
+            for j in range(dy.shape[2]):
+                for c in range(c_):
+                    p = argmax[n, i, j, c]
+                    dx[n, p // w_, p % w_, c] += dy[n, i, j, c]
+
+
+@kernel
+def avg_pool2d_forward(x, out, pool_h, pool_w, stride_h, stride_w, pad_top, pad_left):
+    """out[n, i, j, c] = sum of x[n, h, w, c] over the valid positions of window (i, j) / their number.
+
+    The divisor is the count of unpadded positions in the window (Keras 3, see the module docstring); for
+    windows inside the input that is pool_h * pool_w.
+    """
+    if not _pool_shapes_ok(x, out, pool_h, pool_w, stride_h, stride_w, pad_top, pad_left):
+        raise ValueError("avg_pool2d_forward: x, out and the pool geometry do not agree")
+    n_, h_, w_, c_ = x.shape
+    zero = out.dtype.type(0.0)
+    for n in range(n_):
+        for i in range(out.shape[1]):
+            h0 = i * stride_h - pad_top
+            hs, he = max(h0, 0), min(h0 + pool_h, h_)
+            for j in range(out.shape[2]):
+                w0 = j * stride_w - pad_left
+                ws, we = max(w0, 0), min(w0 + pool_w, w_)
+                o = out[n, i, j]
+                for c in range(c_):
+                    o[c] = zero
+                for h in range(hs, he):
+                    for w in range(ws, we):
+                        xr = x[n, h, w]
+                        for c in range(c_):
+                            o[c] += xr[c]
+                count = out.dtype.type((he - hs) * (we - ws))
+                for c in range(c_):
+                    o[c] = o[c] / count  # a division, as Keras's pooled / window_counts
+
+
+@kernel
+def avg_pool2d_backward(dy, dx, pool_h, pool_w, stride_h, stride_w, pad_top, pad_left):
+    """dx = 0, then every valid position of window (i, j) gets dy[n, i, j, c] / (its window's valid count).
+
+    Overlapping windows accumulate. Skipped when dx has size 0.
+    """
+    if dx.size == 0:
+        return
+    if not _pool_shapes_ok(dx, dy, pool_h, pool_w, stride_h, stride_w, pad_top, pad_left):
+        raise ValueError("avg_pool2d_backward: dy, dx and the pool geometry do not agree")
+    n_, h_, w_, c_ = dx.shape
+    zero = dx.dtype.type(0.0)
+    for n in range(n_):
+        for h in range(h_):
+            for w in range(w_):
+                for c in range(c_):
+                    dx[n, h, w, c] = zero
+    for n in range(n_):
+        for i in range(dy.shape[1]):
+            h0 = i * stride_h - pad_top
+            hs, he = max(h0, 0), min(h0 + pool_h, h_)
+            for j in range(dy.shape[2]):
+                w0 = j * stride_w - pad_left
+                ws, we = max(w0, 0), min(w0 + pool_w, w_)
+                count = dx.dtype.type((he - hs) * (we - ws))
+                g = dy[n, i, j]
+                for h in range(hs, he):
+                    for w in range(ws, we):
+                        d = dx[n, h, w]
+                        for c in range(c_):
+                            d[c] += g[c] / count
+
+
+@kernel
+def global_avg_pool_forward(x, out):
+    """out[n, c] = sum over s of x[n, s, c] / S, for x (N, S, C) with S >= 1 (spatial axes flattened into S)."""
+    if x.shape[0] != out.shape[0] or x.shape[2] != out.shape[1]:
+        raise ValueError("global_avg_pool_forward: out must be (N, C) for x (N, S, C)")
+    if x.shape[1] < 1 and x.shape[0] * x.shape[2] > 0:
+        raise ValueError("global_avg_pool_forward: x has no spatial positions")
+    n_, s_, c_ = x.shape
+    zero = out.dtype.type(0.0)
+    count = out.dtype.type(s_)
+    for n in range(n_):
+        o = out[n]
+        for c in range(c_):
+            o[c] = zero
+        for s in range(s_):
+            xr = x[n, s]
+            for c in range(c_):
+                o[c] += xr[c]
+        for c in range(c_):
+            o[c] = o[c] / count
+
+
+@kernel
+def global_avg_pool_backward(dy, dx):
+    """dx[n, s, c] = dy[n, c] / S. Skipped when dx has size 0."""
+    if dx.size == 0:
+        return
+    if dx.shape[0] != dy.shape[0] or dx.shape[2] != dy.shape[1]:
+        raise ValueError("global_avg_pool_backward: dy must be (N, C) for dx (N, S, C)")
+    n_, s_, c_ = dx.shape
+    count = dx.dtype.type(s_)
+    for n in range(n_):
+        g = dy[n]
+        for s in range(s_):
+            d = dx[n, s]
+            for c in range(c_):
+                d[c] = g[c] / count
+
+
+@kernel
+def global_max_pool_forward(x, out, argmax):
+    """out[n, c] = max over s of x[n, s, c]; argmax[n, c] (int64) = the first s attaining it (NaN wins)."""
+    if x.shape[0] != out.shape[0] or x.shape[2] != out.shape[1]:
+        raise ValueError("global_max_pool_forward: out must be (N, C) for x (N, S, C)")
+    if argmax.shape[0] != out.shape[0] or argmax.shape[1] != out.shape[1]:
+        raise ValueError("global_max_pool_forward: argmax must have the shape of out")
+    if x.shape[1] < 1 and x.shape[0] * x.shape[2] > 0:
+        raise ValueError("global_max_pool_forward: x has no spatial positions")
+    n_, s_, c_ = x.shape
+    if s_ == 0:  # then N * C == 0 (checked above): nothing to do
+        return
+    for n in range(n_):
+        o = out[n]
+        a = argmax[n]
+        x0 = x[n, 0]
+        for c in range(c_):
+            o[c] = x0[c]
+            a[c] = 0
+        for s in range(1, s_):
+            xr = x[n, s]
+            for c in range(c_):
+                v = xr[c]
+                if v > o[c] or (v != v and o[c] == o[c]):
+                    o[c] = v
+                    a[c] = s
+
+
+@kernel
+def global_max_pool_backward(argmax, dy, dx):
+    """dx = 0, then dx[n, argmax[n, c], c] = dy[n, c]. Skipped when dx has size 0."""
+    if dx.size == 0:
+        return
+    if argmax.shape[0] != dy.shape[0] or argmax.shape[1] != dy.shape[1]:
+        raise ValueError("global_max_pool_backward: argmax must have the shape of dy")
+    if dx.shape[0] != dy.shape[0] or dx.shape[2] != dy.shape[1]:
+        raise ValueError("global_max_pool_backward: dy must be (N, C) for dx (N, S, C)")
+    n_, s_, c_ = dx.shape
+    for n in range(n_):
+        for c in range(c_):
+            if argmax[n, c] < 0 or argmax[n, c] >= s_:
+                raise ValueError("global_max_pool_backward: argmax holds an index outside dx")
+    zero = dx.dtype.type(0.0)
+    for n in range(n_):
+        for s in range(s_):
+            for c in range(c_):
+                dx[n, s, c] = zero
+        for c in range(c_):
+            dx[n, argmax[n, c], c] = dy[n, c]
