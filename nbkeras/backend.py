@@ -7,13 +7,13 @@ random generator.
 """
 
 import importlib
-import types
 
 import numpy as np
 
 _DEVICE = "cpu"
 _KERNEL_MODULES = ("gemm", "dense", "activations", "losses", "optimizers", "metrics", "data", "tensor_ops",
-                   "views")
+                   "views", "step", "conv", "pooling", "normalization", "shape_ops", "penalties", "embedding",
+                   "recurrent")
 
 _FLOATX = "float32"
 _EPSILON = 1e-7
@@ -31,16 +31,30 @@ def kernel_module_paths():
     return {name: f"nbkeras.kernels.{_DEVICE}.{name}" for name in _KERNEL_MODULES}
 
 
-_kernels_ns = None
+class _Kernels:
+    """The active kernel modules as attributes, imported on first use: ``kernels().dense.dense_forward(...)``."""
+
+    def __getattr__(self, family):
+        path = kernel_module_paths().get(family)
+        if path is None:
+            raise AttributeError(f"no kernel family {family!r} in the {_DEVICE} kernel set")
+        module = importlib.import_module(path)
+        setattr(self, family, module)
+        return module
+
+
+_kernels_ns = _Kernels()
 
 
 def kernels():
     """Namespace of the active kernel modules: ``kernels().dense.dense_forward(...)``."""
-    global _kernels_ns
-    if _kernels_ns is None:
-        mods = {name: importlib.import_module(path) for name, path in kernel_module_paths().items()}
-        _kernels_ns = types.SimpleNamespace(**mods)
     return _kernels_ns
+
+
+def kernel(name):
+    """The kernel 'family.name' of the active set."""
+    family, fn = name.split(".")
+    return getattr(getattr(_kernels_ns, family), fn)
 
 
 def compute_threads():

@@ -59,21 +59,24 @@ class LossSpec:
         self.args = tuple(args)
         self.sparse = sparse
 
+    @property
+    def forward_kernel(self):
+        """'losses.<kernel>_forward(y_true, y_pred, values, *args)': per-row loss values."""
+        return f"losses.{self.kernel}_forward"
+
+    @property
+    def backward_kernel(self):
+        """'losses.<kernel>_backward(y_true, y_pred, dvalues, dpred, *args)'."""
+        return f"losses.{self.kernel}_backward"
+
     def values(self, y_true, y_pred):
         """Per-sample values of the loss on arrays (the Keras loss *function*)."""
-        k = backend.kernels().losses
         y_pred = _as_float(y_pred, "y_pred")
         y_true = np.ascontiguousarray(_as_float(y_true, "y_true"), dtype=y_pred.dtype)
         yt, yp, shape = align_ranks(y_true, y_pred, self.sparse)
         out = np.empty(yp.shape[0], yp.dtype)
-        getattr(k, f"{self.kernel}_forward")(yt, yp, out, *self.args)
+        backend.kernel(self.forward_kernel)(yt, yp, out, *self.args)
         return out.reshape(shape)
-
-    def emit_forward(self, g, yt, yp, vals):
-        return f"losses.{self.kernel}_forward({yt}, {yp}, {vals}{g.args(self.args)})"
-
-    def emit_backward(self, g, yt, yp, dvals, dpred):
-        return f"losses.{self.kernel}_backward({yt}, {yp}, {dvals}, {dpred}{g.args(self.args)})"
 
 
 class Loss:

@@ -22,12 +22,13 @@ class MetricSpec:
     def __init__(self, family, kernel, args=(), sparse=False, transform="mean"):
         self.family, self.kernel, self.args, self.sparse, self.transform = family, kernel, tuple(args), sparse, transform
 
-    def values_into(self, yt, yp, out):
-        mod = getattr(backend.kernels(), self.family)
-        getattr(mod, f"{self.kernel}_forward")(yt, yp, out, *self.args)
+    @property
+    def forward_kernel(self):
+        """'<family>.<kernel>_forward(y_true, y_pred, values, *args)': per-row metric values."""
+        return f"{self.family}.{self.kernel}_forward"
 
-    def emit(self, g, yt, yp, out):
-        return f"{self.family}.{self.kernel}_forward({yt}, {yp}, {out}{g.args(self.args)})"
+    def values_into(self, yt, yp, out):
+        backend.kernel(self.forward_kernel)(yt, yp, out, *self.args)
 
     def finish(self, total, count):
         mean = total / count if count else 0.0

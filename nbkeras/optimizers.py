@@ -9,7 +9,6 @@ its kernel call once (``_layout``); the eager path and the generated train step 
 
 import numpy as np
 
-from . import backend
 from .errors import check_kwargs
 
 # Kernel-call tokens: ("slot", name) | ("lr",) | ("hyper", attribute) | ("flag", attribute) | ("step",) |
@@ -115,73 +114,26 @@ class Optimizer:
     def _layout(self):
         raise NotImplementedError
 
-    def _eager_args(self, lr):
-        empty = np.empty(0, self._slots.dtype)
-        names = self.slot_names()
-        args = []
-        for tok in self._layout():
-            kind = tok[0]
-            if kind == "slot":
-                args.append(self._slots[names.index(tok[1])] if tok[1] in names else empty)
-            elif kind == "lr":
-                args.append(lr)
-            elif kind == "hyper":
-                args.append(float(getattr(self, tok[1])))
-            elif kind == "flag":
-                args.append(bool(getattr(self, tok[1])))
-            elif kind == "step":
-                args.append(self.iterations + 1)
-            elif kind == "u_product":
-                args.append(self._u_product)
-        return args
+    def describe_update(self, b):
+        """The kernel calls of one step over the flat trainable buffer, in Keras 3's order: clip the gradients
+        (clipnorm, else global_clipnorm, else clipvalue), decoupled weight decay, then the update rule."""
+        from .models.program import EMPTY, Arg, Const, Slot
 
-    def apply_flat(self, params, grads, segments, lr=None):
-        """One eager step over the flat trainable buffer (grads is clipped in place)."""
-        ops = backend.kernels().optimizers
-        lr = self.lr_at(self.iterations) if lr is None else float(lr)
-        self._clip(ops, grads, segments)
-        if self.weight_decay is not None:
-            ops.apply_weight_decay(params, lr, self.weight_decay)
-        getattr(ops, f"{self.kernel}_update")(params, grads, *self._eager_args(lr))
-        self._iterations[0] += 1
-
-    def _clip(self, ops, grads, segments):
+        params, grads = Arg("ptrain"), Arg("grads")
         if self.clipnorm is not None and self.clipnorm > 0:
-            ops.clip_by_norm(grads, segments, self.clipnorm)
+            b.emit("optimizers.clip_by_norm", grads, Arg("segments"), Const(self.clipnorm))
         elif self.global_clipnorm is not None and self.global_clipnorm > 0:
-            ops.clip_by_global_norm(grads, self.global_clipnorm)
+            b.emit("optimizers.clip_by_global_norm", grads, Const(self.global_clipnorm))
         elif self.clipvalue is not None and self.clipvalue > 0:
-            ops.clip_by_value(grads, self.clipvalue)
-
-    def emit_step(self, g, params, grads, lr, step):
-        """Source lines for one optimizer step in a generated train function."""
-        lines = []
-        if self.clipnorm is not None and self.clipnorm > 0:
-            lines.append(f"optimizers.clip_by_norm({grads}, segments, {g.hyper(self.clipnorm)})")
-        elif self.global_clipnorm is not None and self.global_clipnorm > 0:
-            lines.append(f"optimizers.clip_by_global_norm({grads}, {g.hyper(self.global_clipnorm)})")
-        elif self.clipvalue is not None and self.clipvalue > 0:
-            lines.append(f"optimizers.clip_by_value({grads}, {g.hyper(self.clipvalue)})")
+            b.emit("optimizers.clip_by_value", grads, Const(self.clipvalue))
         if self.weight_decay is not None:
-            lines.append(f"optimizers.apply_weight_decay({params}, {lr}, {g.hyper(self.weight_decay)})")
+            b.emit("optimizers.apply_weight_decay", params, Arg("lr"), Const(self.weight_decay))
         names = self.slot_names()
-        args = []
-        for tok in self._layout():
-            kind = tok[0]
-            if kind == "slot":
-                args.append(f"slots[{names.index(tok[1])}]" if tok[1] in names else "empty1")
-            elif kind == "lr":
-                args.append(lr)
-            elif kind == "hyper":
-                args.append(g.hyper(float(getattr(self, tok[1]))))
-            elif kind == "flag":
-                args.append(g.flag(bool(getattr(self, tok[1]))))
-            elif kind == "step":
-                args.append(step)
-            elif kind == "u_product":
-                args.append("u_product")
-        lines.append(f"optimizers.{self.kernel}_update({params}, {grads}, {', '.join(args)})")
-        return lines
+        refs = {"lr": lambda tok: Arg("lr"), "step": lambda tok: Arg("t"), "u_product": lambda tok: Arg("u_product"),
+                "slot": lambda tok: Slot(names.index(tok[1])) if tok[1] in names else EMPTY[1],
+                "hyper": lambda tok: Const(float(getattr(self, tok[1]))),
+                "flag": lambda tok: Const(bool(getattr(self, tok[1])))}
+        b.emit(f"optimizers.{self.kernel}_update", params, grads, *(refs[tok[0]](tok) for tok in self._layout()))
 
     # ----------------------------------------------------------- config
     def get_config(self):

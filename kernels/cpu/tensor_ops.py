@@ -9,6 +9,8 @@ from ..policy import kernel
 @kernel
 def add_into(dst, src):
     """dst += src. Used where a tensor feeds several consumers: its gradient is the sum of theirs."""
+    if dst.shape[0] != src.shape[0]:
+        raise ValueError("add_into: dst and src must have the same length")
     for i in range(dst.shape[0]):
         dst[i] += src[i]
 
@@ -16,6 +18,8 @@ def add_into(dst, src):
 @kernel
 def copy_into(dst, src):
     """dst[:] = src."""
+    if dst.shape[0] != src.shape[0]:
+        raise ValueError("copy_into: dst and src must have the same length")
     for i in range(dst.shape[0]):
         dst[i] = src[i]
 
@@ -23,6 +27,8 @@ def copy_into(dst, src):
 @kernel
 def add_forward(x, out, first):
     """out = x (first input) or out += x (the others): Keras's Add layer, one input at a time."""
+    if x.shape[0] != out.shape[0]:
+        raise ValueError("add_forward: x and out must have the same length")
     if first:
         for i in range(out.shape[0]):
             out[i] = x[i]
@@ -35,6 +41,8 @@ def add_forward(x, out, first):
 def concat_forward(x, out, offset):
     """out[:, offset:offset + w] = x for x (rows, w): one input of Keras's Concatenate on the last axis."""
     rows, w = x.shape
+    if out.shape[0] != rows or offset < 0 or offset + w > out.shape[1]:
+        raise ValueError("concat_forward: x does not fit in out at this offset")
     for r in range(rows):
         for j in range(w):
             out[r, offset + j] = x[r, j]
@@ -44,6 +52,8 @@ def concat_forward(x, out, offset):
 def concat_backward(dy, dx, offset):
     """dx = dy[:, offset:offset + w]: the slice of the upstream gradient that belongs to one input."""
     rows, w = dx.shape
+    if dy.shape[0] != rows or offset < 0 or offset + w > dy.shape[1]:
+        raise ValueError("concat_backward: dx does not fit in dy at this offset")
     for r in range(rows):
         for j in range(w):
             dx[r, j] = dy[r, offset + j]
@@ -55,6 +65,8 @@ def dropout_forward(x, u, rate, out):
 
     Keras scales at training time so inference is the identity. rate == 1 drops everything (no division).
     """
+    if u.shape[0] < x.shape[0] or out.shape[0] != x.shape[0]:
+        raise ValueError("dropout_forward: u and out must have x's length")
     keep = 1.0 - rate
     scale = out.dtype.type(1.0 / keep) if keep > 0.0 else out.dtype.type(0.0)
     r = u.dtype.type(rate)
@@ -65,6 +77,8 @@ def dropout_forward(x, u, rate, out):
 @kernel
 def dropout_backward(u, rate, dy, dx):
     """dx = dy / (1 - rate) where the unit was kept (u >= rate), else 0. dx may alias dy."""
+    if u.shape[0] < dy.shape[0] or dx.shape[0] != dy.shape[0]:
+        raise ValueError("dropout_backward: u and dx must have dy's length")
     keep = 1.0 - rate
     scale = dx.dtype.type(1.0 / keep) if keep > 0.0 else dx.dtype.type(0.0)
     r = u.dtype.type(rate)

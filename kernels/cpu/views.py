@@ -30,3 +30,10 @@ def cube(arena, offset, outer, n, inner):
 def row_range(matrix, start, stop):
     """matrix[start:stop] flattened: the rows of a C-contiguous matrix that one batch writes."""
     return matrix[start:stop].reshape(-1)
+
+
+@kernel
+def quad(arena, offset, outer, d1, d2, d3):
+    """arena[offset:offset + outer * d1 * d2 * d3] as (outer, d1, d2, d3): images (batch, height, width, channels)
+    and convolution kernels (kh, kw, in, out)."""
+    return arena[offset:offset + outer * d1 * d2 * d3].reshape(outer, d1, d2, d3)

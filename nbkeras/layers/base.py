@@ -1,11 +1,12 @@
 """Layer, Variable, and the symbolic tensors that record a functional graph.
 
-A layer owns Variables and knows two ways to run: eagerly (``forward``/``backward`` on NumPy arrays, calling
-kernels through ``backend.kernels()``) and as source lines for a generated train step (``emit_forward`` /
-``emit_backward``). Both call the same kernels in the same order, so the two execution paths agree.
+A layer owns Variables and states its computation once, as data: ``describe_forward(ctx)`` and
+``describe_backward(ctx)`` add kernel calls whose arguments are references handed out by ``ctx`` (see
+``nbkeras/models/program.py``). Interpreters run those descriptions -- eagerly from Python, compiled into one numba
+step, and (later) as CUDA launches -- so no layer writes any execution path by hand.
 
-Inside the trainer every tensor is a 2-D buffer ``(batch, features)`` (features = the product of the non-batch
-dimensions); a layer that needs another view (Dense on rank-3 input) reshapes it.
+Every tensor lives in a buffer of ``width`` values per sample (the product of the non-batch dimensions); a layer
+asks for the view it needs (``ctx.input(0, (h, w, c))`` is a (batch, h, w, c) image batch).
 """
 
 import math
@@ -111,9 +112,17 @@ _LAYER_KWARGS = ("input_shape", "batch_input_shape", "batch_size", "input_dim", 
                  "activity_regularizer", "input_length")
 
 
+def _not_describable(layer):
+    if type(layer).call is not Layer.call:
+        return TypeError(f"Layer {layer.name!r} ({type(layer).__name__}) defines call(): custom Python layers need "
+                         f"keras.ops tracing, which nbkeras does not have yet; build the model from nbkeras's "
+                         f"built-in layers")
+    return TypeError(f"Layer {type(layer).__name__} does not describe its computation (describe_forward)")
+
+
 class Layer:
-    """Base layer. Subclasses implement ``build``, ``compute_output_shape``, ``forward``/``backward`` and
-    ``emit_forward``/``emit_backward``."""
+    """Base layer. Subclasses implement ``build``, ``compute_output_shape`` and ``describe_forward`` /
+    ``describe_backward``."""
 
     #: number of inputs the layer takes (None = a list of any length)
     n_inputs = 1
@@ -207,6 +216,10 @@ class Layer:
         return input_shape
 
     # ------------------------------------------------------------------- call
+    def call(self, inputs, *args, **kwargs):
+        """Keras's per-layer computation on tensors; nbkeras's built-in layers describe kernel calls instead."""
+        raise _not_describable(self)
+
     def __call__(self, inputs, training=None, **kwargs):
         if kwargs:
             check_kwargs(kwargs, (), f"{type(self).__name__}.__call__")
@@ -226,6 +239,8 @@ class Layer:
         return list(inputs)
 
     def _call_symbolic(self, inputs):
+        if type(self).call is not Layer.call and type(self).describe_forward is Layer.describe_forward:
+            raise _not_describable(self)
         tensors = self._as_list(inputs)
         for t in tensors:
             if not isinstance(t, KerasTensor):
@@ -242,41 +257,45 @@ class Layer:
 
     def _call_eager(self, inputs, training):
         arrays = [np.ascontiguousarray(np.asarray(a, dtype=self.dtype)) for a in self._as_list(inputs)]
+        for a in arrays:
+            if a.ndim == 0:
+                raise ValueError(f"Layer {self.name!r} expects inputs with a batch dimension, got a scalar")
         shapes = [(None,) + a.shape[1:] for a in arrays]
         in_shape = shapes[0] if self.n_inputs == 1 else shapes
         self._check_input_shape(in_shape)
         self._maybe_build(in_shape)
-        out_shape = self.compute_output_shape(in_shape)
-        flat = [a.reshape(a.shape[0], -1) for a in arrays]
-        y, _ = self.forward(flat, training, backend.rng())
-        return y.reshape((arrays[0].shape[0],) + tuple(out_shape[1:]))
+        out_shape = tuple(self.compute_output_shape(in_shape))
+        ins = [KerasTensor(s, self.dtype) for s in shapes]
+        out = KerasTensor(out_shape, self.dtype)
+        from ..models.eager import run_forward
+        from ..models.program import ExecutionGraph
+
+        graph = ExecutionGraph(ins, [Node(self, ins, [out])], [out])
+        return run_forward(graph, arrays, training, self.dtype)[0]
 
     def _check_input_shape(self, input_shape):
         """Hook: raise ValueError for an input shape the layer cannot take."""
 
-    # --------------------------------------------------- eager compute (2-D)
-    def forward(self, inputs, training, rng):
-        """inputs: list of (batch, features) arrays. Returns (output, cache): the (batch, features) output and
-        whatever ``backward`` needs besides inputs and output (pre-activations, dropout draws)."""
-        raise NotImplementedError
+    # ------------------------------------------------------------ description
+    def describe_forward(self, ctx):
+        """Add the kernel calls that compute ``ctx.output()`` from ``ctx.input(i)`` (see program.LayerContext)."""
+        raise _not_describable(self)
 
-    def backward(self, inputs, output, cache, d_output, need_d_inputs):
-        """Returns a list (one per input) of input gradients (None where not needed) and adds this call's weight
-        gradients into ``var.grad``. May overwrite ``d_output``."""
-        raise NotImplementedError
+    def describe_backward(self, ctx):
+        """Add the kernel calls that write ``ctx.d_input(i)`` (skipped by kernels when empty) and the gradients of
+        trainable weights (``ctx.grad(var)``, added to when ``ctx.accumulate`` is set) from ``ctx.d_output()``."""
+        raise _not_describable(self)
 
-    # ------------------------------------------------------------- codegen
-    def emit_forward(self, g, ins, out, training):
-        """Source lines computing ``out`` (a (B, features) buffer name) from ``ins``."""
-        raise NotImplementedError
+    #: True when the layer's output is its input, unchanged (Flatten, Reshape): no call, no buffer.
+    aliases_input = False
 
-    def emit_backward(self, g, ins, out, d_out, d_ins, accumulate):
-        """Source lines writing input gradients into ``d_ins`` (names or None) and weight gradients."""
-        raise NotImplementedError
+    def weight_regularizers(self):
+        """[(variable, regularizer)] whose penalties join the loss."""
+        return []
 
-    #: True when the layer's output shares the input buffer (Flatten, Dropout at inference, ...)
-    def output_aliases_input(self, training):
-        return False
+    def weight_constraints(self):
+        """[(variable, constraint)] applied after each optimizer update."""
+        return []
 
     # --------------------------------------------------------------- config
     def get_config(self):
@@ -313,3 +332,29 @@ class Layer:
 
     def __repr__(self):
         return f"<{type(self).__name__} name={self.name}, built={self.built}>"
+
+
+# ------------------------------------------------------------------------------ activations inside layers
+def _activation_dims(spec, shape):
+    """View dims for an activation's kernels: flat for elementwise ones, (n, inner) around the axis otherwise."""
+    return () if spec.kind != "axis" else spec.axis_sizes(shape)
+
+
+def activation_forward(ctx, spec, x, y, shape):
+    """Calls computing y = spec(x); x and y are Views of tensors of ``shape`` (batch first)."""
+    dims = _activation_dims(spec, shape)
+    args = [ctx.const(v) for v in spec.kernel_args()] if spec.kind != "axis" else []
+    ctx.call(f"activations.{spec.name}_forward", _review(x, dims), _review(y, dims), *args)
+
+
+def activation_backward(ctx, spec, x, y, dy, dx, shape):
+    """Calls writing dx = dy * spec'(x) (dx may be dy itself)."""
+    dims = _activation_dims(spec, shape)
+    args = [ctx.const(v) for v in spec.kernel_args()] if spec.kind != "axis" else []
+    ctx.call(f"activations.{spec.name}_backward", *(_review(v, dims) for v in (x, y, dy, dx)), *args)
+
+
+def _review(view, dims):
+    from ..models.program import View
+
+    return View(view.buf, dims)

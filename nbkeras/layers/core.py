@@ -5,8 +5,7 @@ import math
 import numpy as np
 
 from .. import activations as activations_module
-from .. import backend
-from .base import Layer
+from .base import Layer, activation_backward, activation_forward
 
 _UNSUPPORTED = ("kernel_regularizer", "bias_regularizer", "kernel_constraint", "bias_constraint", "lora_rank")
 
@@ -63,62 +62,32 @@ class Dense(Layer):
     def _out_shape(self, rows):
         return (None, rows, self.units)
 
-    # ------------------------------------------------------------ eager
-    def forward(self, inputs, training, rng):
-        k = backend.kernels()
-        x = inputs[0].reshape(-1, self.kernel.shape[0])
-        bias = self.bias.value if self.use_bias else np.empty(0, x.dtype)
-        z = np.empty((x.shape[0], self.units), x.dtype)
-        k.dense.dense_forward(x, self.kernel.value, bias, z)
+    # ------------------------------------------------------------ description
+    def describe_forward(self, ctx):
+        x = ctx.input(0, (self.kernel.shape[0],))
+        bias = ctx.weight(self.bias) if self.use_bias else ctx.empty(1)
+        y = ctx.output((self.units,))
         if self.activation.is_linear:
-            return z.reshape(inputs[0].shape[0], -1), None
-        y = np.empty_like(z)
-        self.activation.forward_into(z, y, (None, self.units))
-        return y.reshape(inputs[0].shape[0], -1), z
+            ctx.call("dense.dense_forward", x, ctx.weight(self.kernel), bias, y)
+            return
+        z = ctx.scratch("z", y.buf.width, (self.units,))
+        ctx.call("dense.dense_forward", x, ctx.weight(self.kernel), bias, z)
+        activation_forward(ctx, self.activation, z, y, ctx.output_shape)
 
-    def backward(self, inputs, output, cache, d_output, need_d_inputs):
-        k = backend.kernels()
-        x = inputs[0].reshape(-1, self.kernel.shape[0])
-        dz = d_output.reshape(-1, self.units)
+    def describe_backward(self, ctx):
+        dy = ctx.d_output((self.units,))
         if not self.activation.is_linear:
-            self.activation.backward_into(cache, output.reshape(-1, self.units), dz, dz, (None, self.units))
-        dx = np.empty_like(x) if need_d_inputs[0] else np.empty((0, 0), x.dtype)
-        if self.trainable:
-            dbias = self.bias.grad if self.use_bias else np.empty(0, x.dtype)
-            k.dense.dense_backward(x, self.kernel.value, dz, dx, self.kernel.grad, dbias, True)
-        elif need_d_inputs[0]:
-            k.gemm.gemm(False, True, 1.0, dz, self.kernel.value, 0.0, dx)
-        return [dx.reshape(inputs[0].shape) if need_d_inputs[0] else None]
-
-    # ---------------------------------------------------------- codegen
-    def emit_forward(self, g, ins, out, training):
-        in_dim = self.kernel.shape[0]
-        x = g.as2d(ins[0], in_dim)
-        bias = g.weight(self.bias) if self.use_bias else "empty1"
-        if self.activation.is_linear:
-            return [f"dense.dense_forward({x}, {g.weight(self.kernel)}, {bias}, {g.as2d(out, self.units)})"]
-        z = g.scratch(self, "z", out.width)
-        lines = [f"dense.dense_forward({x}, {g.weight(self.kernel)}, {bias}, {g.as2d(z, self.units)})"]
-        lines += self.activation.emit_forward(g, z, out, (None, self.units))
-        return lines
-
-    def emit_backward(self, g, ins, out, d_out, d_ins, accumulate):
-        lines = []
-        in_dim = self.kernel.shape[0]
-        if not self.activation.is_linear:
-            z = g.scratch(self, "z", out.width)
-            lines += self.activation.emit_backward(g, z, out, d_out, d_out, (None, self.units))
-        x = g.as2d(ins[0], in_dim)
-        dy = g.as2d(d_out, self.units)
-        dx = g.as2d(d_ins[0], in_dim) if d_ins[0] else "empty2"
-        if g.is_trainable(self.kernel):
-            dbias = g.grad(self.bias) if self.use_bias else "empty1"
-            lines.append(f"dense.dense_backward({x}, {g.weight(self.kernel)}, {dy}, {dx}, {g.grad(self.kernel)}, "
-                         f"{dbias}, {g.flag(accumulate)})")
-        elif d_ins[0]:
-            lines.append(f"gemm.gemm({g.flag(False)}, {g.flag(True)}, {g.hyper(1.0)}, {dy}, {g.weight(self.kernel)}, "
-                         f"{g.hyper(0.0)}, {dx})")
-        return lines
+            z = ctx.scratch("z", dy.buf.width, (self.units,))
+            activation_backward(ctx, self.activation, z, ctx.output(), dy, dy, ctx.output_shape)
+        x = ctx.input(0, (self.kernel.shape[0],))
+        dx = ctx.d_input(0, (self.kernel.shape[0],))
+        if ctx.trainable(self.kernel):
+            dbias = ctx.grad_or_empty(self.bias) if self.use_bias else ctx.empty(1)
+            ctx.call("dense.dense_backward", x, ctx.weight(self.kernel), dy, dx, ctx.grad(self.kernel), dbias,
+                     ctx.accumulate)
+        elif ctx.needs_d_input(0):
+            ctx.call("gemm.gemm", ctx.const(False), ctx.const(True), ctx.const(1.0), dy, ctx.weight(self.kernel),
+                     ctx.const(0.0), dx)
 
     def get_config(self):
         from .. import initializers
@@ -143,26 +112,13 @@ class Activation(Layer):
         self._shape = tuple(input_shape)
         self.built = True
 
-    def forward(self, inputs, training, rng):
-        x = inputs[0]
-        y = np.empty_like(x)
-        self.activation.forward_into(x, y, self._shape)
-        return y, None
+    def describe_forward(self, ctx):
+        activation_forward(ctx, self.activation, ctx.input(), ctx.output(), self._shape)
 
-    def backward(self, inputs, output, cache, d_output, need_d_inputs):
-        if not need_d_inputs[0]:
-            return [None]
-        dx = np.empty_like(d_output)
-        self.activation.backward_into(inputs[0], output, d_output, dx, self._shape)
-        return [dx]
-
-    def emit_forward(self, g, ins, out, training):
-        return self.activation.emit_forward(g, ins[0], out, self._shape)
-
-    def emit_backward(self, g, ins, out, d_out, d_ins, accumulate):
-        if not d_ins[0]:
-            return []
-        return self.activation.emit_backward(g, ins[0], out, d_out, d_ins[0], self._shape)
+    def describe_backward(self, ctx):
+        if ctx.needs_d_input(0):
+            activation_backward(ctx, self.activation, ctx.input(), ctx.output(), ctx.d_output(), ctx.d_input(0),
+                                self._shape)
 
     def get_config(self):
         config = super().get_config()
@@ -182,42 +138,19 @@ class Dropout(Layer):
         self.rate = float(rate)
         self.seed = seed
 
-    def forward(self, inputs, training, rng):
-        x = inputs[0]
-        if not training or self.rate == 0.0:
-            return x, None
-        u = rng.random(x.size, dtype=x.dtype)
-        y = np.empty_like(x)
-        backend.kernels().tensor_ops.dropout_forward(x.reshape(-1), u, self.rate, y.reshape(-1))
-        return y, u
+    @property
+    def aliases_input(self):
+        return self.rate == 0.0
 
-    def backward(self, inputs, output, cache, d_output, need_d_inputs):
-        if not need_d_inputs[0]:
-            return [None]
-        if cache is None:
-            return [d_output]
-        backend.kernels().tensor_ops.dropout_backward(cache, self.rate, d_output.reshape(-1),
-                                                      d_output.reshape(-1))
-        return [d_output]
+    def describe_forward(self, ctx):
+        u = ctx.random(ctx.output().buf.width)
+        ctx.call("shape_ops.dropout_forward", ctx.input(), u, ctx.const(self.rate), ctx.training, ctx.output())
 
-    def output_aliases_input(self, training):
-        """True where the output is the input itself; ``training=None`` asks for both modes at once (generated
-        steps decide at run time, so they need their own buffer unless the rate is 0)."""
-        return self.rate == 0.0 or training is False
-
-    def emit_forward(self, g, ins, out, training):
-        u = g.random(self, out.width)
-        return ["if training:",
-                f"    tensor_ops.dropout_forward({g.as1d(ins[0])}, {g.as1d(u)}, {g.hyper(self.rate)}, {g.as1d(out)})",
-                "else:",
-                f"    tensor_ops.copy_into({g.as1d(out)}, {g.as1d(ins[0])})"]
-
-    def emit_backward(self, g, ins, out, d_out, d_ins, accumulate):
-        if not d_ins[0]:
-            return []
-        u = g.random(self, out.width)
-        return [f"tensor_ops.dropout_backward({g.as1d(u)}, {g.hyper(self.rate)}, {g.as1d(d_out)}, "
-                f"{g.as1d(d_ins[0])})"]
+    def describe_backward(self, ctx):
+        if ctx.needs_d_input(0):
+            u = ctx.random(ctx.output().buf.width)
+            ctx.call("shape_ops.dropout_backward", u, ctx.const(self.rate), ctx.training, ctx.d_output(),
+                     ctx.d_input(0))
 
     def get_config(self):
         config = super().get_config()
@@ -238,20 +171,7 @@ class Flatten(Layer):
             return (input_shape[0], None)
         return (input_shape[0], int(math.prod(dims)))
 
-    def forward(self, inputs, training, rng):
-        return inputs[0], None
-
-    def backward(self, inputs, output, cache, d_output, need_d_inputs):
-        return [d_output if need_d_inputs[0] else None]
-
-    def output_aliases_input(self, training):
-        return True
-
-    def emit_forward(self, g, ins, out, training):
-        return []
-
-    def emit_backward(self, g, ins, out, d_out, d_ins, accumulate):
-        return []
+    aliases_input = True
 
     def get_config(self):
         config = super().get_config()

@@ -2,9 +2,6 @@
 
 import math
 
-import numpy as np
-
-from .. import backend
 from .base import Layer
 
 
@@ -50,47 +47,19 @@ class Concatenate(Layer):
         out[axis] = sum(s[axis] for s in input_shape)
         return tuple(out)
 
-    def forward(self, inputs, training, rng):
-        k = backend.kernels().tensor_ops
-        batch = inputs[0].shape[0]
-        out = np.empty((batch, sum(a.shape[1] for a in inputs)), inputs[0].dtype)
-        view = out.reshape(-1, self._width)
+    def describe_forward(self, ctx):
         offset = 0
-        for a, w in zip(inputs, self._widths):
-            k.concat_forward(a.reshape(-1, w), view, offset)
+        for i, w in enumerate(self._widths):
+            ctx.call("tensor_ops.concat_forward", ctx.input(i, (w,)), ctx.output((self._width,)), ctx.const(offset))
             offset += w
-        return out, None
 
-    def backward(self, inputs, output, cache, d_output, need_d_inputs):
-        k = backend.kernels().tensor_ops
-        view = d_output.reshape(-1, self._width)
-        grads, offset = [], 0
-        for a, w, need in zip(inputs, self._widths, need_d_inputs):
-            if need:
-                dx = np.empty_like(a)
-                k.concat_backward(view, dx.reshape(-1, w), offset)
-                grads.append(dx)
-            else:
-                grads.append(None)
+    def describe_backward(self, ctx):
+        offset = 0
+        for i, w in enumerate(self._widths):
+            if ctx.needs_d_input(i):
+                ctx.call("tensor_ops.concat_backward", ctx.d_output((self._width,)), ctx.d_input(i, (w,)),
+                         ctx.const(offset))
             offset += w
-        return grads
-
-    def emit_forward(self, g, ins, out, training):
-        lines, offset = [], 0
-        for buf, w in zip(ins, self._widths):
-            lines.append(f"tensor_ops.concat_forward({g.as2d(buf, w)}, {g.as2d(out, self._width)}, "
-                         f"{g.const(offset)})")
-            offset += w
-        return lines
-
-    def emit_backward(self, g, ins, out, d_out, d_ins, accumulate):
-        lines, offset = [], 0
-        for d_in, w in zip(d_ins, self._widths):
-            if d_in:
-                lines.append(f"tensor_ops.concat_backward({g.as2d(d_out, self._width)}, {g.as2d(d_in, w)}, "
-                             f"{g.const(offset)})")
-            offset += w
-        return lines
 
     def get_config(self):
         config = super().get_config()
@@ -112,19 +81,11 @@ class Add(Layer):
     def compute_output_shape(self, input_shape):
         return tuple(input_shape[0])
 
-    def forward(self, inputs, training, rng):
-        k = backend.kernels().tensor_ops
-        out = np.empty_like(inputs[0])
-        for i, a in enumerate(inputs):
-            k.add_forward(a.reshape(-1), out.reshape(-1), i == 0)
-        return out, None
+    def describe_forward(self, ctx):
+        for i in range(len(ctx.input_shapes)):
+            ctx.call("tensor_ops.add_forward", ctx.input(i), ctx.output(), ctx.const(i == 0))
 
-    def backward(self, inputs, output, cache, d_output, need_d_inputs):
-        return [d_output.copy() if need else None for need in need_d_inputs]
-
-    def emit_forward(self, g, ins, out, training):
-        return [f"tensor_ops.add_forward({g.as1d(buf)}, {g.as1d(out)}, {g.flag(i == 0)})" for i, buf in
-                enumerate(ins)]
-
-    def emit_backward(self, g, ins, out, d_out, d_ins, accumulate):
-        return [f"tensor_ops.copy_into({g.as1d(d_in)}, {g.as1d(d_out)})" for d_in in d_ins if d_in]
+    def describe_backward(self, ctx):
+        for i in range(len(ctx.input_shapes)):
+            if ctx.needs_d_input(i):
+                ctx.call("step.copy_into", ctx.d_input(i), ctx.d_output())

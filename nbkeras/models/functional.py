@@ -211,11 +211,16 @@ class Model(Trainer, Layer):
         self._ensure_graph_for(inputs)
         if _contains_symbolic(inputs):
             return self._call_symbolic_graph(inputs)
-        from .data import as_inputs
-
         self._require_graph()
+        if not training:
+            # The compiled inference step: fast, and safe from many threads at once.
+            return self.predict_on_batch(inputs)
+        from .data import as_inputs
+        from .eager import run_forward
+        from .program import ExecutionGraph
+
         xs = as_inputs(self, inputs, np.dtype(backend.floatx()))
-        outs = self._run_eager_forward(xs, bool(training))
+        outs = run_forward(ExecutionGraph(self.inputs, self._nodes, self.outputs), xs, True, backend.floatx())
         return self._pack_outputs(outs)
 
     def _call_symbolic_graph(self, inputs):
@@ -235,18 +240,6 @@ class Model(Trainer, Layer):
         if self._output_structure == "list":
             return list(outs)
         return dict(zip(self._output_structure, outs))
-
-    def _run_eager_forward(self, xs, training):
-        """Layer-by-layer inference on standardized inputs; returns output arrays with their Keras shapes."""
-        values = {}
-        for t, x in zip(self.inputs, xs):
-            values[id(t)] = x.reshape(x.shape[0], -1)
-        rng = backend.rng()
-        for node in self._nodes:
-            y, _ = node.layer.forward([values[id(t)] for t in node.inputs], training, rng)
-            values[id(node.outputs[0])] = y
-        n = xs[0].shape[0]
-        return [values[id(t)].reshape((n,) + tuple(t.shape[1:])) for t in self.outputs]
 
     def _ensure_graph_for(self, inputs):
         """Hook for Sequential models built from the first data they see."""

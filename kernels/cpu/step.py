@@ -1,0 +1,115 @@
+"""Bookkeeping kernels of a training step: loss reduction, its upstream gradient, the running log sums.
+
+These hold the control flow that depends on a reduction mode or on whether sample weights were given, so that a
+step's description stays straight-line and every interpreter (eager, compiled, CUDA) runs the same calls.
+
+Reduction codes (Keras 3's loss reductions that give a scalar):
+    0  "sum_over_batch_size" (the default): sum_i w_i l_i / number of values
+    1  "sum":                               sum_i w_i l_i
+    2  "mean_with_sample_weight":           sum_i w_i l_i / sum_i w_i
+``weights`` always holds one weight per value: the step fills it with ones when the user gave none (w * l is then
+exactly l, so the numbers equal an unweighted sum).
+"""
+
+from ..policy import kernel
+
+SUM_OVER_BATCH_SIZE, SUM, MEAN_WITH_SAMPLE_WEIGHT = 0, 1, 2
+
+
+@kernel
+def _check(values, weights):
+    if weights.shape[0] != values.shape[0]:
+        raise ValueError("step: weights must have one entry per loss value")
+
+
+@kernel
+def _divisor(weights, reduction):
+    if reduction == SUM:
+        return 1.0
+    if reduction == MEAN_WITH_SAMPLE_WEIGHT:
+        s = weights.dtype.type(0.0)
+        for i in range(weights.shape[0]):
+            s += weights[i]
+        return float(s)
+    return float(weights.shape[0])
+
+
+@kernel
+def loss_accumulate(values, weights, reduction, loss_weight, samples, acc, tracker):
+    """acc[0] += loss_weight * L with L = reduce(values, weights); tracker (+)= [L * samples, samples].
+
+    The weighted sum accumulates in the values' dtype (as Keras's float32 ``ops.sum``); ``tracker`` is the
+    [total, count] pair of the per-output loss log, or empty when the model has one output. A zero divisor gives
+    0/0 = nan, as Keras does for an all-zero weight vector with "mean_with_sample_weight".
+    """
+    _check(values, weights)
+    acc_v = values.dtype.type(0.0)
+    for i in range(values.shape[0]):
+        acc_v += weights[i] * values[i]
+    value = float(acc_v) / _divisor(weights, reduction)
+    acc[0] += loss_weight * value
+    if tracker.shape[0] == 2:
+        tracker[0] += value * samples
+        tracker[1] += samples
+
+
+@kernel
+def loss_upstream(weights, reduction, loss_weight, dvalues):
+    """dvalues[i] = d(loss_weight * L) / d values[i] = loss_weight * w_i / divisor."""
+    _check(dvalues, weights)
+    scale = dvalues.dtype.type(loss_weight / _divisor(weights, reduction))
+    for i in range(dvalues.shape[0]):
+        dvalues[i] = scale * weights[i]
+
+
+@kernel
+def total_update(acc, state, samples):
+    """The 'loss' log: state[0:2] += [acc[0] * samples, samples]; then acc[0] = 0 for the next step."""
+    state[0] += acc[0] * samples
+    state[1] += samples
+    acc[0] = 0.0
+
+
+@kernel
+def gather_or_fill(src, index, start, stop, dst, fill):
+    """dst[i - start] = src[index[i]] for i in [start, stop), or ``fill`` everywhere when src has no rows (the
+    user gave no sample weights)."""
+    if src.shape[0] == 0:
+        for r in range(stop - start):
+            for j in range(dst.shape[1]):
+                dst[r, j] = fill
+        return
+    if src.shape[1] != dst.shape[1] or stop - start > dst.shape[0] or not 0 <= start <= stop <= index.shape[0]:
+        raise ValueError("gather_or_fill: shapes do not match")
+    n = src.shape[0]
+    for i in range(start, stop):
+        r = index[i]
+        if r < 0 or r >= n:
+            raise ValueError("gather_or_fill: index out of range")
+        for j in range(dst.shape[1]):
+            dst[i - start, j] = src[r, j]
+
+
+@kernel
+def fill(dst, value):
+    """dst[:] = value (a gradient that no path reaches this step must read as zero, not as last step's)."""
+    for i in range(dst.shape[0]):
+        dst[i] = value
+
+
+@kernel
+def add_into(dst, src):
+    """dst += src: a tensor read by several consumers gets the sum of their gradients."""
+    if dst.shape[0] != src.shape[0]:
+        raise ValueError("add_into: dst and src must have the same length")
+    for i in range(dst.shape[0]):
+        dst[i] += src[i]
+
+
+@kernel
+def copy_into(dst, src):
+    """dst[:] = src."""
+    if dst.shape[0] != src.shape[0]:
+        raise ValueError("copy_into: dst and src must have the same length")
+    for i in range(dst.shape[0]):
+        dst[i] = src[i]

@@ -1,0 +1,115 @@
+"""The eager interpreter: runs a Program's calls from Python, one kernel call at a time.
+
+It resolves every reference to a NumPy view laid out exactly as the compiled step lays it out (same arenas, same
+offsets, same kernels, same order), so ``run_eagerly=True`` gives the compiled path's numbers bit for bit while
+staying debuggable: a breakpoint or a print between two calls sees every buffer.
+"""
+
+import math
+
+import numpy as np
+
+from .. import backend
+from .program import Arg, Const, Data, Grad, PredRows, Slot, StateSlot, View, Weight
+
+TRAIN, TEST, PREDICT = 0, 1, 2
+
+
+def _shaped(flat, dims):
+    if not dims:
+        return flat
+    return flat.reshape((flat.shape[0] // math.prod(dims),) + tuple(dims))
+
+
+class EagerRun:
+    """Arguments of one chunk of steps, as the compiled ``steps`` function takes them."""
+
+    def __init__(self, program, dtype):
+        self.program = program
+        self.dtype = np.dtype(dtype)
+        k = backend.kernels()
+        self._fns = {}
+        for call in program.calls():
+            if call.fn not in self._fns:
+                family, name = call.fn.split(".")
+                self._fns[call.fn] = getattr(getattr(k, family), name)
+        self._empty = {1: np.empty(0, self.dtype), 2: np.empty((0, 0), self.dtype),
+                       3: np.empty((0, 0, 0), self.dtype), 4: np.empty((0, 0, 0, 0), self.dtype)}
+
+    def run(self, mode, xs, ys, ws, preds, order, first, nsteps, batch, work, fixed, state, lrs, rand, optimizer,
+            params_trainable, grads, segments, acc, training=None):
+        program = self.program
+        training = (mode == TRAIN) if training is None else bool(training)
+        n = xs[0].shape[0]
+        sections = (("forward", "outputs") if mode == PREDICT else
+                    ("forward", "metrics", "backward", "update") if mode == TRAIN else ("forward", "metrics"))
+        rbase = 0
+        for s in range(nsteps):
+            b0 = (first + s) * batch
+            b1 = min(b0 + batch, n)
+            rows = b1 - b0
+            env = {"order": order, "b0": b0, "b1": b1, "B": rows, "training": training, "acc": acc,
+                   "ptrain": params_trainable, "grads": grads, "segments": segments,
+                   "u_product": optimizer._u_product if optimizer is not None else None,
+                   "empty1": self._empty[1], "empty2": self._empty[2], "empty3": self._empty[3],
+                   "empty4": self._empty[4]}
+            if mode == TRAIN:
+                env["lr"] = float(lrs[s])
+                env["t"] = int(optimizer._iterations[0]) + 1
+
+            def resolve(a):
+                if isinstance(a, View):
+                    buf = a.buf
+                    if buf.arena == "work":
+                        flat = work[buf.offset * batch: buf.offset * batch + rows * buf.width]
+                    elif buf.arena == "rand":
+                        start = rbase + rows * buf.offset
+                        flat = rand[start:start + rows * buf.width]
+                    else:
+                        flat = fixed[buf.offset:buf.offset + buf.width]
+                    return _shaped(flat, a.dims)
+                if isinstance(a, Const):
+                    return a.value
+                if isinstance(a, Arg):
+                    return env[a.name]
+                if isinstance(a, Weight):
+                    return _shaped(a.var.value.reshape(-1), a.dims)
+                if isinstance(a, Grad):
+                    return _shaped(a.var.grad.reshape(-1), a.dims)
+                if isinstance(a, Data):
+                    return {"X": xs, "Y": ys, "W": ws}[a.kind][a.index]
+                if isinstance(a, PredRows):
+                    return preds[a.index][b0:b1].reshape(-1)
+                if isinstance(a, StateSlot):
+                    return state[0:0] if a.index is None else state[2 * a.index:2 * a.index + 2]
+                if isinstance(a, Slot):
+                    return optimizer._slots[a.index]
+                raise TypeError(f"internal: cannot resolve {a!r}")
+
+            for section in sections:
+                for call in program.sections[section]:
+                    self._fns[call.fn](*[resolve(a) for a in call.args])
+                if section == "update":
+                    optimizer._iterations[0] = env["t"]
+            rbase += rows * program.rand_width
+
+
+def run_forward(graph, arrays, training, dtype):
+    """Outputs of ``graph`` (inputs, nodes, outputs) on ``arrays`` (one per input, batch first), computed by the
+    eager interpreter: how a layer or a model called on arrays runs when it has no compiled step."""
+    from .program import build
+
+    program = build(graph)
+    dtype = np.dtype(dtype)
+    n = arrays[0].shape[0]
+    xs = tuple(np.ascontiguousarray(a, dtype=dtype).reshape(n, -1) for a in arrays)
+    preds = tuple(np.empty((n, int(math.prod(t.shape[1:]))), dtype) for t in graph.outputs)
+    work = np.empty(max(program.work_width * n, 1), dtype)
+    fixed = np.empty(max(program.fixed_size, 1), dtype)
+    rand = backend.rng().random(n * program.rand_width, dtype=dtype) if training else np.empty(0, dtype)
+    run = EagerRun(program, dtype)
+    state = np.zeros(2, np.float64)
+    run.run(PREDICT, xs, (), (), preds, np.arange(n, dtype=np.int64), 0, 1, max(n, 1), work, fixed, state, None,
+            rand, None, np.empty(0, dtype), np.empty(0, dtype), np.zeros((0, 2), np.int64), np.zeros(1, np.float64),
+            training=training)
+    return [p.reshape((n,) + tuple(t.shape[1:])) for p, t in zip(preds, graph.outputs)]

@@ -1,0 +1,525 @@
+"""A model's step as data: the one description that every interpreter runs.
+
+Layers, losses, metrics and optimizers state their kernel calls once, as ``Call(kernel, args)`` records whose
+arguments are typed references (``Ref``): a view of an activation buffer, a weight, its gradient, scratch, random
+uniforms, a slice of the log state, an optimizer slot, a constant, or a run-time value (the training flag, the
+batch rows, the learning rate). Nothing in a description branches: control flow that depends on ``training`` or on
+a reduction mode lives inside kernels. Two interpreters consume a ``Program``:
+
+* ``eager.py`` resolves references to NumPy views and calls the kernels from Python (``run_eagerly=True`` and
+  layers called on arrays);
+* ``codegen.py`` turns the same calls into the source of one compiled numba function per model structure.
+
+A CUDA interpreter would resolve the same references to device arrays; no layer changes for it.
+
+This module is also the one place that walks the graph for a step: the forward pass, the outputs, the loss
+reduction and metric updates, which tensors need gradients, the reverse pass with gradient accumulation for tensors
+read by several consumers, the optimizer update and the weight constraints. Activation buffers are placed by
+liveness: a buffer whose last reader has run is reused by later buffers, so memory is the peak of what is alive.
+"""
+
+import math
+
+from ..kernels.cpu.step import MEAN_WITH_SAMPLE_WEIGHT, SUM, SUM_OVER_BATCH_SIZE
+
+_REDUCTION_CODES = {"sum_over_batch_size": SUM_OVER_BATCH_SIZE, "sum": SUM,
+                    "mean_with_sample_weight": MEAN_WITH_SAMPLE_WEIGHT, "mean": SUM_OVER_BATCH_SIZE}
+
+
+# ----------------------------------------------------------------------------------------------- references
+class Buffer:
+    """A region of an arena. ``work`` and ``rand`` buffers hold ``width`` values per sample of the batch;
+    ``fixed`` buffers hold ``width`` values whatever the batch size (per-channel statistics, convolution columns).
+    ``offset`` is assigned by liveness once the program is complete (per sample for work/rand buffers)."""
+
+    __slots__ = ("name", "width", "arena", "offset", "first", "last")
+
+    def __init__(self, name, width, arena):
+        self.name, self.width, self.arena = name, int(width), arena
+        self.offset, self.first, self.last = None, None, None
+
+    def __repr__(self):
+        return f"Buffer({self.name}, {self.arena}, {self.width})"
+
+
+class Ref:
+    """A typed argument of a kernel call."""
+
+    __slots__ = ()
+
+
+class View(Ref):
+    """``buf`` seen as (leading, *dims): dims () is the flat vector; leading = rows * width / prod(dims)."""
+
+    __slots__ = ("buf", "dims")
+
+    def __init__(self, buf, dims=()):
+        dims = tuple(int(d) for d in dims)
+        if dims and buf.width % math.prod(dims):
+            raise ValueError(f"internal: a view {dims} does not tile buffer {buf}")
+        self.buf, self.dims = buf, dims
+
+
+class Weight(Ref):
+    """A variable's values, seen as (leading, *dims); dims None keeps the variable's own shape."""
+
+    __slots__ = ("var", "dims")
+
+    def __init__(self, var, dims=None):
+        self.var, self.dims = var, _param_dims(var, dims)
+
+
+class Grad(Ref):
+    """A trainable variable's gradient, viewed like ``Weight``."""
+
+    __slots__ = ("var", "dims")
+
+    def __init__(self, var, dims=None):
+        self.var, self.dims = var, _param_dims(var, dims)
+
+
+def _param_dims(var, dims):
+    shape = tuple(var.shape)
+    if dims is None:
+        dims = shape[1:]
+    dims = tuple(int(d) for d in dims)
+    size = math.prod(shape)
+    if dims and size % math.prod(dims):
+        raise ValueError(f"internal: a view {dims} does not tile variable {var.path} of shape {shape}")
+    return dims
+
+
+class Data(Ref):
+    """The user's arrays of one call: ``X``/``Y``/``W`` (inputs, targets, sample weights) number ``index``."""
+
+    __slots__ = ("kind", "index")
+
+    def __init__(self, kind, index):
+        self.kind, self.index = kind, int(index)
+
+
+class PredRows(Ref):
+    """The rows [b0, b1) of predict output ``index``, flattened."""
+
+    __slots__ = ("index",)
+
+    def __init__(self, index):
+        self.index = int(index)
+
+
+class StateSlot(Ref):
+    """The [total, count] pair ``index`` of the float64 log state; ``index`` None is an empty float64 vector."""
+
+    __slots__ = ("index",)
+
+    def __init__(self, index):
+        self.index = None if index is None else int(index)
+
+
+class Slot(Ref):
+    """Optimizer slot ``index`` (a vector as long as the trainable parameters)."""
+
+    __slots__ = ("index",)
+
+    def __init__(self, index):
+        self.index = int(index)
+
+
+class Arg(Ref):
+    """A value the interpreter supplies: see ``ARGS``."""
+
+    __slots__ = ("name",)
+
+    def __init__(self, name):
+        if name not in ARGS:
+            raise ValueError(f"internal: unknown step argument {name!r}")
+        self.name = name
+
+
+#: Run-time values an interpreter provides to calls.
+ARGS = {
+    "order": "int64 row order of this call's data",
+    "b0": "first row (into order) of this batch", "b1": "one past its last row", "B": "rows in this batch",
+    "training": "True in a training step", "lr": "this step's learning rate", "t": "this step's iteration (1-based)",
+    "ptrain": "the trainable parameters, flat", "grads": "their gradients, flat", "segments": "variable spans",
+    "u_product": "Nadam's momentum product", "acc": "float64 [loss of this step]",
+    "empty1": "an empty vector", "empty2": "an empty matrix", "empty3": "an empty 3-d array",
+    "empty4": "an empty 4-d array",
+}
+
+EMPTY = {1: Arg("empty1"), 2: Arg("empty2"), 3: Arg("empty3"), 4: Arg("empty4")}
+
+
+class Const(Ref):
+    """A constant: bool (flag), int (size, code) or float (hyperparameter). Generated code reads it from the int
+    or float table rather than inlining it, so models differing only in sizes share compiled code."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value):
+        if isinstance(value, bool):
+            self.value = value
+        elif isinstance(value, int) or (hasattr(value, "dtype") and value.dtype.kind in "iu"):
+            self.value = int(value)
+        else:
+            self.value = float(value)
+
+
+class Call:
+    """One kernel call: ``fn`` is 'family.kernel_name' in the active kernel set."""
+
+    __slots__ = ("fn", "args")
+
+    def __init__(self, fn, args):
+        if fn.count(".") != 1:
+            raise ValueError(f"internal: kernel name {fn!r} must be 'family.name'")
+        for a in args:
+            if not isinstance(a, Ref):
+                raise TypeError(f"internal: argument {a!r} of {fn} is not a Ref")
+        self.fn, self.args = fn, tuple(args)
+
+    @property
+    def family(self):
+        return self.fn.split(".")[0]
+
+    def __repr__(self):
+        return f"Call({self.fn}, {len(self.args)} args)"
+
+
+SECTIONS = ("forward", "outputs", "metrics", "backward", "update")
+
+
+class Program:
+    """A step's calls by section (forward; outputs for predict; metrics for test and train; backward and update
+    for train) and its buffers, placed in arenas."""
+
+    def __init__(self):
+        self.sections = {name: [] for name in SECTIONS}
+        self.buffers = []
+        self.work_width = 0  # values per sample in the work arena
+        self.fixed_size = 0  # values in the fixed arena
+        self.rand_width = 0  # uniforms per sample per training step
+
+    def calls(self, sections=SECTIONS):
+        for name in sections:
+            yield from self.sections[name]
+
+    def families(self):
+        return sorted({c.family for c in self.calls()})
+
+
+# ------------------------------------------------------------------------------------------------ the builder
+class Builder:
+    def __init__(self, is_trainable):
+        self.program = Program()
+        self.is_trainable = is_trainable
+        self.section = "forward"
+        self._count = 0
+        self._scratch = {}
+        self._random = {}
+        self._weights_written = []
+
+    def buffer(self, prefix, width, arena="work"):
+        self._count += 1
+        buf = Buffer(f"{prefix}{self._count}", width, arena)
+        self.program.buffers.append(buf)
+        return buf
+
+    def emit(self, fn, *args):
+        self.program.sections[self.section].append(Call(fn, args))
+
+    def scratch(self, key, width, per_sample):
+        if key not in self._scratch:
+            self._scratch[key] = self.buffer("s", width, "work" if per_sample else "fixed")
+        return self._scratch[key]
+
+    def random(self, key, width):
+        if key not in self._random:
+            buf = Buffer(f"u{len(self._random)}", width, "rand")
+            buf.offset = self.program.rand_width
+            self.program.rand_width += int(width)
+            self._random[key] = buf
+        return self._random[key]
+
+
+class LayerContext:
+    """What a layer's ``describe_forward`` / ``describe_backward`` sees: references to its tensors, weights,
+    gradients, scratch and uniforms, and ``call`` to add a kernel call. One context per layer call (node)."""
+
+    def __init__(self, builder, node, fbuf, d_targets=None, accumulate=False):
+        self._b = builder
+        self.node = node
+        self.layer = node.layer
+        self._fbuf = fbuf
+        self._d = d_targets  # backward only: (d_output buffer, [d_input buffer or None])
+        self.accumulate = Const(bool(accumulate))
+        self.training = Arg("training")
+
+    # shapes (batch dimension None)
+    @property
+    def input_shapes(self):
+        return [tuple(t.shape) for t in self.node.inputs]
+
+    @property
+    def input_shape(self):
+        return tuple(self.node.inputs[0].shape)
+
+    @property
+    def output_shape(self):
+        return tuple(self.node.outputs[0].shape)
+
+    # tensors
+    def input(self, i=0, dims=()):
+        return View(self._fbuf[id(self.node.inputs[i])], dims)
+
+    def output(self, dims=()):
+        return View(self._fbuf[id(self.node.outputs[0])], dims)
+
+    def d_output(self, dims=()):
+        return View(self._d[0], dims)
+
+    def needs_d_input(self, i=0):
+        return self._d[1][i] is not None
+
+    def d_input(self, i=0, dims=()):
+        """The gradient buffer of input ``i``, or an empty array of the same rank when no gradient is needed
+        (kernels skip an input gradient of size 0)."""
+        buf = self._d[1][i]
+        return View(buf, dims) if buf is not None else EMPTY[len(dims) + 1]
+
+    # weights
+    def weight(self, var, dims=None):
+        return Weight(var, dims)
+
+    def trainable(self, var):
+        return var is not None and self._b.is_trainable(var)
+
+    def grad(self, var, dims=None):
+        """The gradient view of a trainable variable, or None for a frozen one."""
+        if not self.trainable(var):
+            return None
+        self._b._weights_written.append(var)
+        return Grad(var, dims)
+
+    def grad_or_empty(self, var, dims=None):
+        g = self.grad(var, dims)
+        return g if g is not None else EMPTY[len(_param_dims(var, dims)) + 1 if var is not None else 1]
+
+    # scratch and randomness
+    def scratch(self, tag, width, dims=(), per_sample=True):
+        """A buffer kept from this call's forward to its backward: ``width`` values per sample (or in total when
+        ``per_sample`` is False). The same tag gives the same buffer in both phases."""
+        return View(self._b.scratch((id(self.node), tag), width, per_sample), dims)
+
+    def random(self, width, dims=()):
+        """Uniforms in [0, 1) for this call, ``width`` per sample, fresh each training step (the same ones in
+        forward and backward). Declaring them is what makes a layer random: the trainer draws exactly this many."""
+        return View(self._b.random(id(self.node), width), dims)
+
+    def const(self, value):
+        return Const(value)
+
+    def empty(self, rank):
+        return EMPTY[rank]
+
+    def call(self, fn, *args):
+        self._b.emit(fn, *args)
+
+
+class ExecutionGraph:
+    """What a Program is built from: input tensors, layer calls (nodes) in topological order, output tensors."""
+
+    def __init__(self, inputs, nodes, outputs):
+        self.inputs, self.nodes, self.outputs = list(inputs), list(nodes), list(outputs)
+
+
+def width(tensor):
+    return int(math.prod(tensor.shape[1:]))
+
+
+def build(graph, outputs=(), optimizer=None, is_trainable=lambda var: False):
+    """The Program of ``graph`` (``inputs``, ``nodes`` in topological order, ``outputs``).
+
+    ``outputs`` are the compile plan's OutputPlans (losses and metrics; empty for inference), ``optimizer`` None
+    for a step without an update.
+    """
+    b = Builder(is_trainable)
+    fbuf = {}
+    for i, t in enumerate(graph.inputs):
+        buf = b.buffer("x", width(t))
+        fbuf[id(t)] = buf
+        b.emit("data.gather_rows", Data("X", i), Arg("order"), Arg("b0"), Arg("b1"), View(buf, (buf.width,)))
+    for node in graph.nodes:
+        layer = node.layer
+        if layer.aliases_input:
+            fbuf[id(node.outputs[0])] = fbuf[id(node.inputs[0])]
+            continue
+        fbuf[id(node.outputs[0])] = b.buffer("t", width(node.outputs[0]))
+        layer.describe_forward(LayerContext(b, node, fbuf))
+    b.section = "outputs"
+    for i, t in enumerate(graph.outputs):
+        b.emit("step.copy_into", PredRows(i), View(fbuf[id(t)]))
+    if outputs:
+        b.section = "metrics"
+        targets = _losses_and_metrics(b, graph, outputs, fbuf)
+        if optimizer is not None:
+            b.section = "backward"
+            _backward(b, graph, outputs, fbuf, targets)
+            b.section = "update"
+            optimizer.describe_update(b)
+            _constraints(b, graph)
+    _place(b.program)
+    return b.program
+
+
+def _losses_and_metrics(b, graph, outputs, fbuf):
+    """Loss values, their reduction into ``acc`` and the logs, metric updates; returns per output the (targets,
+    weights) views the backward pass reuses."""
+    targets = []
+    for o, op in enumerate(outputs):
+        yp = View(fbuf[id(graph.outputs[op.index])], (op.last_dim,))
+        ybuf = b.buffer("y", op.y_width)
+        b.emit("data.gather_rows", Data("Y", o), Arg("order"), Arg("b0"), Arg("b1"), View(ybuf, (ybuf.width,)))
+        wbuf = b.buffer("w", op.rows_per_sample)
+        b.emit("step.gather_or_fill", Data("W", o), Arg("order"), Arg("b0"), Arg("b1"), View(wbuf, (wbuf.width,)),
+               Const(1.0))
+
+        def y_view(sparse):
+            return View(ybuf) if sparse else View(ybuf, (op.last_dim,))
+
+        if op.loss_spec is not None:
+            spec = op.loss_spec
+            vals = View(b.buffer("v", op.rows_per_sample))
+            b.emit(spec.forward_kernel, y_view(spec.sparse), yp, vals, *map(Const, spec.args))
+            b.emit("step.loss_accumulate", vals, View(wbuf), Const(_REDUCTION_CODES[op.reduction]),
+                   Const(op.loss_weight), Arg("B"), Arg("acc"), StateSlot(op.tracker_index))
+        for m in op.metrics:
+            mv = View(b.buffer("m", op.rows_per_sample))
+            b.emit(m.spec.forward_kernel, y_view(m.spec.sparse), yp, mv, *map(Const, m.spec.args))
+            b.emit("metrics.mean_update", StateSlot(m.index), mv, View(wbuf) if m.weighted else Arg("empty1"))
+        targets.append((y_view, View(wbuf)))
+    for node in graph.nodes:
+        for var, reg in node.layer.weight_regularizers():
+            b.emit("penalties.l1l2_penalty_into", Weight(var, ()), Const(reg.l1), Const(reg.l2), Arg("acc"))
+    b.emit("step.total_update", Arg("acc"), StateSlot(0), Arg("B"))
+    return targets
+
+
+def _requires_grad(b, graph):
+    requires = {id(t): False for t in graph.inputs}
+    for node in graph.nodes:
+        own = any(b.is_trainable(v) for v in node.layer.weights)
+        requires[id(node.outputs[0])] = own or any(requires[id(t)] for t in node.inputs)
+    return requires
+
+
+def _backward(b, graph, outputs, fbuf, targets):
+    """Reverse pass. Gradient buffers are keyed by forward buffer (a layer whose output is its input shares its
+    input's gradient). A buffer read by several consumers collects their contributions: the first writes it, the
+    others write a temporary that is then added."""
+    requires = _requires_grad(b, graph)
+    grad_buf, written = {}, {}
+
+    def target(fb):
+        if fb.name not in grad_buf:
+            grad_buf[fb.name] = b.buffer("d", fb.width)
+            written[fb.name] = 0
+        written[fb.name] += 1
+        if written[fb.name] == 1:
+            return grad_buf[fb.name], None
+        return b.buffer("a", fb.width), grad_buf[fb.name]
+
+    def fold(pending):
+        for tmp, into in pending:
+            b.emit("step.add_into", View(into), View(tmp))
+
+    zero_fill_at = len(b.program.sections["backward"])
+    for o, op in enumerate(outputs):
+        t = graph.outputs[op.index]
+        if op.loss_spec is None or not requires[id(t)]:
+            continue
+        y_view, wview = targets[o]
+        fb = fbuf[id(t)]
+        dpred, into = target(fb)
+        dv = View(b.buffer("dv", op.rows_per_sample))
+        b.emit("step.loss_upstream", wview, Const(_REDUCTION_CODES[op.reduction]), Const(op.loss_weight), dv)
+        b.emit(op.loss_spec.backward_kernel, y_view(op.loss_spec.sparse), View(fb, (op.last_dim,)), dv,
+               View(dpred, (op.last_dim,)), *map(Const, op.loss_spec.args))
+        fold([(dpred, into)] if into is not None else [])
+    seen_layers = set()
+    for node in reversed(graph.nodes):
+        layer = node.layer
+        ob = fbuf[id(node.outputs[0])]
+        if ob.name not in grad_buf or not requires[id(node.outputs[0])] or layer.aliases_input:
+            continue
+        d_ins, pending = [], []
+        for t in node.inputs:
+            if requires[id(t)]:
+                buf, into = target(fbuf[id(t)])
+                d_ins.append(buf)
+                if into is not None:
+                    pending.append((buf, into))
+            else:
+                d_ins.append(None)
+        accumulate = id(layer) in seen_layers
+        seen_layers.add(id(layer))
+        layer.describe_backward(LayerContext(b, node, fbuf, (grad_buf[ob.name], d_ins), accumulate))
+        fold(pending)
+    # Gradients no path reached this step must read as zero (they are never written otherwise).
+    written_ids = {id(v) for v in b._weights_written}
+    zero = [Call("step.fill", (Grad(v, ()), Const(0.0))) for node in graph.nodes for v in node.layer.weights
+            if b.is_trainable(v) and id(v) not in written_ids]
+    seen = set()
+    zero = [c for c in zero if not (id(c.args[0].var) in seen or seen.add(id(c.args[0].var)))]
+    b.program.sections["backward"][zero_fill_at:zero_fill_at] = zero
+    for node in graph.nodes:
+        for var, reg in node.layer.weight_regularizers():
+            if b.is_trainable(var) and id(var) not in seen:
+                seen.add(id(var))
+                b.emit("penalties.l1l2_penalty_grad", Weight(var, ()), Const(reg.l1), Const(reg.l2), Const(1.0),
+                       Grad(var, ()))
+
+
+def _constraints(b, graph):
+    done = set()
+    for node in graph.nodes:
+        for var, constraint in node.layer.weight_constraints():
+            if id(var) in done or not b.is_trainable(var):
+                continue
+            done.add(id(var))
+            kernel, dims, args = constraint.describe(tuple(var.shape))
+            b.emit(kernel, Weight(var, dims), *map(Const, args))
+
+
+# --------------------------------------------------------------------------------------------------- liveness
+def _place(program):
+    """Give every buffer an offset. Work buffers are placed first-fit by liveness over the linear order of all
+    sections (the same order every mode runs, skipping sections), so a buffer whose last reader has run is reused;
+    fixed buffers the same way in their own arena."""
+    position = 0
+    for call in program.calls():
+        for a in call.args:
+            if isinstance(a, View):
+                buf = a.buf
+                if buf.first is None:
+                    buf.first = position
+                buf.last = position
+        position += 1
+    for arena in ("work", "fixed"):
+        placed = []  # (offset, width, last)
+        top = 0
+        for buf in sorted((x for x in program.buffers if x.arena == arena and x.first is not None),
+                          key=lambda x: (x.first, x.name)):
+            live = sorted((off, w) for off, w, last in placed if last >= buf.first)
+            offset = 0
+            for off, w in live:
+                if offset + buf.width <= off:
+                    break
+                offset = max(offset, off + w)
+            buf.offset = offset
+            placed.append((offset, buf.width, buf.last))
+            top = max(top, offset + buf.width)
+        if arena == "work":
+            program.work_width = top
+        else:
+            program.fixed_size = top
