@@ -17,7 +17,6 @@ kernel (in, units) with axis=0 is itself; a Conv2D kernel (kh, kw, cin, filters)
 ``__call__`` (Keras's public call, which returns a new array) accepts any axes.
 """
 
-import importlib
 import math
 
 import numpy as np
@@ -26,9 +25,8 @@ from . import backend
 
 
 def _penalties():
-    """The penalties kernel module of the active kernel set (through backend's dispatch when it lists it)."""
-    paths = backend.kernel_module_paths()
-    return importlib.import_module(paths.get("penalties", f"nbkeras.kernels.{backend.device()}.penalties"))
+    """The penalties kernel module of the active kernel set."""
+    return backend.kernels().penalties
 
 
 def _as_float_array(w):
@@ -85,6 +83,16 @@ class Constraint:
     def view_shape(self, weight_shape):
         """(rows, cols) for the kernel's matrix view of a weight of this shape, or None for a flat view."""
         return None
+
+    def describe(self, weight_shape):
+        """(kernel, dims, args) for a compiled step: call ``kernel`` ("penalties.<name>") on the weight seen as
+        (leading, *dims) -- dims (cols,) for the (rows, cols) view, () for flat -- followed by ``args``. None for
+        the identity (base ``Constraint``); a custom constraint raises (see ``kernel_spec``)."""
+        spec = self.kernel_spec()
+        if spec is None:
+            return None
+        view = self.view_shape(weight_shape)
+        return f"penalties.{spec[0]}", (() if view is None else (view[1],)), spec[1]
 
     def apply_view(self, w):
         """Project the weight array ``w`` in place. The base class writes ``self(w)`` back (custom constraints)."""

@@ -18,7 +18,6 @@ regularizer runs (``nbkeras.kernels.cpu.penalties``), and a custom ``Regularizer
 ``__call__`` but raises there. Plain functions are refused by ``get`` with an explanation.
 """
 
-import importlib
 import math
 import numbers
 
@@ -28,16 +27,16 @@ from . import backend
 
 
 def _penalties():
-    """The penalties kernel module of the active kernel set (through backend's dispatch when it lists it)."""
-    paths = backend.kernel_module_paths()
-    return importlib.import_module(paths.get("penalties", f"nbkeras.kernels.{backend.device()}.penalties"))
+    """The penalties kernel module of the active kernel set."""
+    return backend.kernels().penalties
 
 
 def validate_float_arg(value, name):
     """A finite, non-negative real number as a float, else ValueError (Keras's message)."""
     ok = isinstance(value, numbers.Real) and not isinstance(value, bool)
     if not ok or math.isinf(value) or math.isnan(value) or value < 0:
-        raise ValueError(f"Invalid value for argument {name}: expected a non-negative float. Received: {name}={value!r}")
+        raise ValueError(f"Invalid value for argument {name}: expected a non-negative float. "
+                         f"Received: {name}={value!r}")
     return float(value)
 
 
@@ -71,11 +70,14 @@ class Regularizer:
     def kernel_spec(self):
         """(family, args) naming the kernels that compute this penalty and its gradient, or None for no penalty.
 
-        ("l1l2", (l1, l2)):              penalties.l1l2_penalty(flat_w, l1, l2),
-                                         penalties.l1l2_penalty_grad(flat_w, l1, l2, scale, flat_g)
-        ("orthogonal", (factor, by_columns)): penalties.orthogonal_penalty(w2d, factor, scratch) and
-                                         penalties.orthogonal_penalty_grad(w2d, factor, scale, g2d, scratch), on
-                                         w2d = the 2-D weight, transposed (w.T, g.T) when by_columns.
+        ("l1l2", (l1, l2)):    penalties.l1l2_penalty_into(flat_w, l1, l2, acc) (or l1l2_penalty) and
+                               penalties.l1l2_penalty_grad(flat_w, l1, l2, scale, flat_g), flat 1-D views;
+                               for activity regularization l1l2_activity_penalty_into(flat_y, l1, l2, rows, acc)
+                               and l1l2_activity_penalty_grad(flat_y, l1, l2, rows, flat_dy).
+        ("orthogonal", (factor, by_columns)):
+                               penalties.orthogonal_penalty_into(w, factor, by_columns, scratch, acc) and
+                               penalties.orthogonal_penalty_grad(w, factor, by_columns, scale, g, scratch) on the
+                               2-D weight w, with flat float64 scratch of w.size elements.
         """
         if type(self) is Regularizer:
             return None
@@ -168,23 +170,23 @@ class OrthogonalRegularizer(Regularizer):
                              f"Received: mode={mode}")
         self.mode = mode
 
-    def _view(self, x):
+    @staticmethod
+    def _check_rank(x):
         if x.ndim != 2:
             raise ValueError(f"Inputs to OrthogonalRegularizer must have rank 2. Received: inputs.shape={x.shape}")
-        return x.T if self.mode == "columns" else x
 
     def __call__(self, inputs):
         x = _as_float_array(inputs)
-        view = self._view(x)
-        scratch = np.empty(view.shape, np.float64)
-        return x.dtype.type(_penalties().orthogonal_penalty(view, self.factor, scratch))
+        self._check_rank(x)
+        scratch = np.empty(x.size, np.float64)
+        return x.dtype.type(_penalties().orthogonal_penalty(x, self.factor, self.mode == "columns", scratch))
 
     def add_gradient(self, w, g, scale=1.0):
+        self._check_rank(w)
         if w.shape != g.shape:
             raise ValueError("add_gradient: g must have w's shape")
-        view = self._view(w)
-        scratch = np.empty(view.shape, np.float64)
-        _penalties().orthogonal_penalty_grad(view, self.factor, float(scale), self._view(g), scratch)
+        scratch = np.empty(w.size, np.float64)
+        _penalties().orthogonal_penalty_grad(w, self.factor, self.mode == "columns", float(scale), g, scratch)
 
     def kernel_spec(self):
         return "orthogonal", (self.factor, self.mode == "columns")

@@ -196,3 +196,13 @@ def test_custom_constraint_applies_eagerly_but_not_compiled():
     w = np.ones(3)
     constraints.Constraint().apply_view(w)  # the identity
     np.testing.assert_array_equal(w, 1.0)
+
+
+def test_describe_for_the_compiled_step():
+    assert constraints.MaxNorm(3, axis=[0, 1, 2]).describe((3, 3, 2, 8)) == ("penalties.max_norm_apply", (8,), (3.0,))
+    assert constraints.UnitNorm().describe((5, 4)) == ("penalties.unit_norm_apply", (4,), ())
+    assert constraints.MinMaxNorm().describe((4,)) == ("penalties.min_max_norm_apply", (1,), (0.0, 1.0, 1.0))
+    assert constraints.NonNeg().describe((5, 4)) == ("penalties.non_neg_apply", (), ())
+    assert constraints.Constraint().describe((5, 4)) is None
+    with pytest.raises(ValueError, match="leading axes"):
+        constraints.MaxNorm(axis=1).describe((5, 4))

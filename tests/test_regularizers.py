@@ -17,7 +17,8 @@ def test_defaults_match_keras_3():
     o = regularizers.OrthogonalRegularizer()
     assert (o.factor, o.mode) == (0.01, "rows")
     assert regularizers.l1 is regularizers.L1 and regularizers.l2 is regularizers.L2
-    assert regularizers.l1_l2 is regularizers.L1L2 and regularizers.orthogonal_regularizer is regularizers.OrthogonalRegularizer
+    assert regularizers.l1_l2 is regularizers.L1L2
+    assert regularizers.orthogonal_regularizer is regularizers.OrthogonalRegularizer
     assert isinstance(regularizers.l1(0.3), regularizers.Regularizer)
 
 

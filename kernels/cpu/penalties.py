@@ -76,6 +76,31 @@ def l1l2_penalty_grad(w, l1, l2, scale, g):
             g[i] += c2 * w[i]
 
 
+@kernel
+def l1l2_penalty_into(w, l1, l2, acc):
+    """acc[0] += l1l2_penalty(w, l1, l2): a weight penalty added to the step's loss (Keras adds it unscaled)."""
+    acc[0] += l1l2_penalty(w, l1, l2)
+
+
+@kernel
+def l1l2_activity_penalty_into(y, l1, l2, rows, acc):
+    """acc[0] += l1l2_penalty(y, l1, l2) / rows: Keras's activity regularization of a layer output y (flat view).
+
+    Keras 3.14+ (and Keras 2) divide the penalty of the whole output by its batch size ``output.shape[0]``
+    (``divide_no_nan``: nothing is added for an empty batch).
+    """
+    if rows > 0:
+        acc[0] += l1l2_penalty(y, l1, l2) / rows
+
+
+@kernel
+def l1l2_activity_penalty_grad(y, l1, l2, rows, dy):
+    """dy += (l1 * sign(y) + 2 * l2 * y) / rows: the gradient of ``l1l2_activity_penalty_into``, added to the
+    upstream gradient of the layer's output (flat views of the same length)."""
+    if rows > 0:
+        l1l2_penalty_grad(y, l1, l2, 1.0 / rows, dy)
+
+
 # ---------------------------------------------------------------------------------------------------------------
 # Orthogonal regularizer
 
@@ -98,15 +123,15 @@ def _normalize_rows(w, n):
 
 
 @kernel
-def orthogonal_penalty(w, factor, n):
+def _orthogonal_rows_penalty(w, factor, n):
     """Keras's ``OrthogonalRegularizer(factor=0.01, mode="rows")`` on the rows of w (r, c), as a float64 scalar.
 
     n_i = w_i * rsqrt(max(|w_i|^2, eps^2))                   (each row scaled to unit length)
     penalty = factor * 0.5 * sum_{i != j} |n_i . n_j| / (r (r - 1) / 2)
             = factor * mean over pairs i < j of |n_i . n_j|
 
-    For ``mode="columns"`` pass the transposed view ``w.T``. With fewer than two rows Keras divides 0 by 0 pairs;
-    this returns NaN the same way. ``n`` is float64 scratch of w's shape (the normalized rows).
+    With fewer than two rows Keras divides 0 by 0 pairs; this returns NaN the same way. ``n`` is float64 scratch of
+    w's shape (the normalized rows).
     """
     rows, cols = w.shape
     _normalize_rows(w, n)
@@ -124,13 +149,14 @@ def orthogonal_penalty(w, factor, n):
 
 
 @kernel
-def orthogonal_penalty_grad(w, factor, scale, g, n):
-    """g += scale * d orthogonal_penalty(w, factor) / d w, for the rows of w (pass ``w.T`` and ``g.T`` for columns).
+def _orthogonal_rows_grad(w, factor, scale, g, n):
+    """g += scale * d penalty / d w for ``_orthogonal_rows_penalty``.
 
     With G_ij = n_i . n_j and c = factor / (r (r - 1) / 2), the gradient with respect to the normalized row n_i is
     a_i = c * sum_{j != i} sign(G_ij) n_j (each pair appears twice in Keras's sum, cancelling its 0.5). Through
     n_i = s_i w_i, s_i = rsqrt(|w_i|^2), and using w_i . n_j = G_ij / s_i:
-        d penalty / d w_i = s_i (a_i - (n_i . a_i) n_i) = c s_i (sum_{j != i} sign(G_ij) n_j - (sum_{j != i} |G_ij|) n_i)
+        d penalty / d w_i = s_i (a_i - (n_i . a_i) n_i)
+                          = c s_i (sum_{j != i} sign(G_ij) n_j - (sum_{j != i} |G_ij|) n_i)
     Where |w_i|^2 < eps^2 the clamp is active, s_i = 1 / eps is a constant and only c s_i sum_j sign(G_ij) n_j
     remains. Nothing is added with fewer than two rows (Keras's penalty is NaN there). ``n`` is float64 scratch of
     w's shape. sign(0) = 0 (JAX's derivative of |x| at 0).
@@ -164,6 +190,42 @@ def orthogonal_penalty_grad(w, factor, scale, g, n):
         if q > floor:
             for k in range(cols):
                 g[i, k] -= g.dtype.type(c * s * abs_sum * n[i, k])
+
+
+@kernel
+def orthogonal_penalty(w, factor, by_columns, n):
+    """Keras's ``OrthogonalRegularizer(factor=0.01, mode="rows")`` on a 2-D weight w, as a float64 scalar;
+    ``by_columns`` is ``mode="columns"`` (the same on w transposed). See ``_orthogonal_rows_penalty``.
+
+    ``n`` is flat float64 scratch of at least w.size elements.
+    """
+    if n.shape[0] < w.size:
+        raise ValueError("orthogonal_penalty: scratch n needs w.size elements")
+    if by_columns:
+        return _orthogonal_rows_penalty(w.T, factor, n[:w.size].reshape(w.shape[1], w.shape[0]))
+    return _orthogonal_rows_penalty(w, factor, n[:w.size].reshape(w.shape[0], w.shape[1]))
+
+
+@kernel
+def orthogonal_penalty_into(w, factor, by_columns, n, acc):
+    """acc[0] += orthogonal_penalty(w, factor, by_columns, n)."""
+    acc[0] += orthogonal_penalty(w, factor, by_columns, n)
+
+
+@kernel
+def orthogonal_penalty_grad(w, factor, by_columns, scale, g, n):
+    """g += scale * d orthogonal_penalty(w, factor, by_columns) / d w (g of w's shape, added in place).
+
+    ``n`` is flat float64 scratch of at least w.size elements. See ``_orthogonal_rows_grad`` for the formula.
+    """
+    if n.shape[0] < w.size:
+        raise ValueError("orthogonal_penalty_grad: scratch n needs w.size elements")
+    if g.shape[0] != w.shape[0] or g.shape[1] != w.shape[1]:
+        raise ValueError("orthogonal_penalty_grad: g must have the shape of w")
+    if by_columns:
+        _orthogonal_rows_grad(w.T, factor, scale, g.T, n[:w.size].reshape(w.shape[1], w.shape[0]))
+    else:
+        _orthogonal_rows_grad(w, factor, scale, g, n[:w.size].reshape(w.shape[0], w.shape[1]))
 
 
 # ---------------------------------------------------------------------------------------------------------------

@@ -103,6 +103,21 @@ def test_l1l2_gradient_length_mismatch_raises_before_writing():
     np.testing.assert_array_equal(g, 0.0)
 
 
+@given(vectors(), factors, factors, st.integers(0, 4))
+def test_penalty_into_and_activity_kernels(y, l1, l2, rows):
+    acc = np.array([0.25])
+    penalties.l1l2_penalty_into(y, l1, l2, acc)
+    np.testing.assert_allclose(acc[0], 0.25 + ref_l1l2(y, l1, l2), rtol=1e-12, atol=1e-12)
+    acc = np.array([0.25])
+    penalties.l1l2_activity_penalty_into(y, l1, l2, rows, acc)
+    want = ref_l1l2(y, l1, l2) / rows if rows else 0.0  # Keras: divide_no_nan by the batch size
+    np.testing.assert_allclose(acc[0], 0.25 + want, rtol=1e-12, atol=1e-12)
+    dy = np.ones_like(y)
+    penalties.l1l2_activity_penalty_grad(y, l1, l2, rows, dy)
+    want = (l1 * np.sign(y) + 2 * l2 * y) / rows if rows else 0.0
+    np.testing.assert_allclose(dy, 1.0 + want, rtol=1e-12, atol=1e-12)
+
+
 # --- Orthogonal ------------------------------------------------------------------------------------------------
 
 @st.composite
@@ -114,14 +129,16 @@ def orthogonal_cases(draw):
 
 @given(orthogonal_cases(), st.sampled_from([0.01, 0.7]))
 def test_orthogonal_penalty_matches_numpy(w, factor):
-    got = penalties.orthogonal_penalty(w, factor, np.empty(w.shape))
+    got = penalties.orthogonal_penalty(w, factor, False, np.empty(w.size))
     np.testing.assert_allclose(got, ref_orthogonal(w, factor), rtol=1e-12, atol=1e-14)
-    # columns mode is the rows of the transposed view
-    got_t = penalties.orthogonal_penalty(w.T, factor, np.empty(w.T.shape))
-    if w.shape[1] >= 2:
+    if w.shape[1] >= 2:  # mode="columns": the rows of the transpose
+        got_t = penalties.orthogonal_penalty(w, factor, True, np.empty(w.size + 3))  # longer scratch is fine
         np.testing.assert_allclose(got_t, ref_orthogonal(np.ascontiguousarray(w.T), factor), rtol=1e-12, atol=1e-14)
-    got32 = penalties.orthogonal_penalty(w.astype(np.float32), factor, np.empty(w.shape))
+    got32 = penalties.orthogonal_penalty(w.astype(np.float32), factor, False, np.empty(w.size))
     np.testing.assert_allclose(got32, got, rtol=1e-12, atol=1e-14)  # normalized in float64 either way
+    acc = np.array([0.5])
+    penalties.orthogonal_penalty_into(w, factor, False, np.empty(w.size), acc)
+    np.testing.assert_allclose(acc[0], 0.5 + got, rtol=1e-15)
 
 
 @given(orthogonal_cases(), seeds())
@@ -131,31 +148,29 @@ def test_orthogonal_gradient_matches_finite_differences(w, seed):
     assume(np.min(np.abs(gram[~np.eye(len(w), dtype=bool)])) > 1e-3)  # |.| has a kink at 0
     u = upstream_like((1,), np.random.default_rng(seed))
     g = np.zeros_like(w)
-    penalties.orthogonal_penalty_grad(w, 0.3, float(u[0]), g, np.empty(w.shape))
-    check_gradient(lambda w: np.array([penalties.orthogonal_penalty(w, 0.3, np.empty(w.shape))]), [w], g, 0, u)
-    # through transposed views (mode="columns"), accumulating into g
-    start = np.ones_like(w)
+    penalties.orthogonal_penalty_grad(w, 0.3, False, float(u[0]), g, np.empty(w.size))
+    check_gradient(lambda w: np.array([penalties.orthogonal_penalty(w, 0.3, False, np.empty(w.size))]), [w], g, 0, u)
+    # mode="columns" is mode="rows" on the transpose; the gradient accumulates into g
+    wt = np.ascontiguousarray(w.T)
+    start = np.ones_like(wt)
     gt = start.copy()
-    penalties.orthogonal_penalty_grad(w.T.copy(), 0.3, float(u[0]), gt.T, np.empty(w.T.shape))
-    if w.shape[1] >= 2:
-        gt_ref = np.zeros_like(w.T)
-        penalties.orthogonal_penalty_grad(np.ascontiguousarray(w.T), 0.3, float(u[0]), gt_ref, np.empty(w.T.shape))
-        np.testing.assert_allclose(gt - start, gt_ref.T, rtol=1e-12, atol=1e-14)
+    penalties.orthogonal_penalty_grad(wt, 0.3, True, float(u[0]), gt, np.empty(w.size))
+    np.testing.assert_allclose(gt - start, g.T, rtol=1e-12, atol=1e-14)
 
 
 def test_orthogonal_edge_cases():
     one_row = np.array([[1.0, 2.0]])
-    assert np.isnan(penalties.orthogonal_penalty(one_row, 0.01, np.empty((1, 2))))  # Keras divides 0 by 0 pairs
+    assert np.isnan(penalties.orthogonal_penalty(one_row, 0.01, False, np.empty(2)))  # Keras: 0 / 0 pairs
     g = np.zeros((1, 2))
-    penalties.orthogonal_penalty_grad(one_row, 0.01, 1.0, g, np.empty((1, 2)))
+    penalties.orthogonal_penalty_grad(one_row, 0.01, False, 1.0, g, np.empty(2))
     np.testing.assert_array_equal(g, 0.0)
     zero_row = np.array([[0.0, 0.0], [1.0, 0.0], [1.0, 1.0]])
-    np.testing.assert_allclose(penalties.orthogonal_penalty(zero_row, 0.01, np.empty((3, 2))),
+    np.testing.assert_allclose(penalties.orthogonal_penalty(zero_row, 0.01, False, np.empty(6)),
                                ref_orthogonal(zero_row, 0.01), rtol=1e-12)
-    with pytest.raises(ValueError, match="scratch n must have the shape of w"):
-        penalties.orthogonal_penalty(zero_row, 0.01, np.empty((2, 2)))
+    with pytest.raises(ValueError, match="scratch n needs w.size elements"):
+        penalties.orthogonal_penalty(zero_row, 0.01, False, np.empty(5))
     with pytest.raises(ValueError, match="g must have the shape of w"):
-        penalties.orthogonal_penalty_grad(zero_row, 0.01, 1.0, np.zeros((3, 3)), np.empty((3, 2)))
+        penalties.orthogonal_penalty_grad(zero_row, 0.01, False, 1.0, np.zeros((3, 3)), np.empty(6))
 
 
 # --- Constraints -----------------------------------------------------------------------------------------------
