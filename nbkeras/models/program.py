@@ -384,8 +384,8 @@ def _losses_and_metrics(b, graph, outputs, fbuf):
         b.emit("step.gather_or_fill", Data("W", o), Arg("order"), Arg("b0"), Arg("b1"), View(wbuf, (wbuf.width,)),
                Const(1.0))
 
-        def y_view(sparse):
-            return View(ybuf) if sparse else View(ybuf, (op.last_dim,))
+        def y_view(sparse, ybuf=ybuf, last_dim=op.last_dim):
+            return View(ybuf) if sparse else View(ybuf, (last_dim,))
 
         if op.loss_spec is not None:
             spec = op.loss_spec
