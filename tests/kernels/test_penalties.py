@@ -92,7 +92,7 @@ def test_l1l2_gradient_sign_at_zero_is_zero_and_inputs_are_kept():
     np.testing.assert_array_equal(g, [0.0, 0.1, -0.1])
     np.testing.assert_array_equal(w, [0.0, 2.0, -3.0])
     g = np.zeros(1)
-    penalties.l1l2_penalty_grad(np.array([np.nan]), 0.1, 0.0, 1.0, g)
+    penalties.l1l2_penalty_grad(np.array([np.nan]), 0.1, 0.2, 1.0, g)
     assert np.isnan(g[0])
 
 
