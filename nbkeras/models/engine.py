@@ -82,6 +82,8 @@ class Plan:
         self.input_widths = [int(np.prod(t.shape[1:])) for t in model.inputs]
         self._program = None
         self._lock = threading.Lock()
+        #: A debugging hook for the gradient checks: also compute d loss / d inputs (see input_gradients()).
+        self.input_grads = bool(getattr(model, "_record_input_grads", False))
 
     @property
     def program(self):
@@ -91,7 +93,7 @@ class Plan:
                     graph = program_module.ExecutionGraph(self.model.inputs, self.model._nodes,
                                                           self.model.outputs)
                     self._program = program_module.build(graph, self.outputs, self.optimizer,
-                                                         self.arena.is_trainable)
+                                                         self.arena.is_trainable, self.input_grads)
         return self._program
 
     @property
@@ -118,6 +120,7 @@ class _Buffers(threading.local):
     work = None
     fixed = None
     acc = None
+    batch = None  # of the last call
 
 
 class _Engine:
@@ -145,7 +148,21 @@ class _Engine:
             b.fixed = np.empty(max(program.fixed_size, 1), dtype)
         if b.acc is None:
             b.acc = np.zeros(1, np.float64)
+        b.batch = batch
         return b.work, b.fixed, b.acc
+
+    def input_gradients(self, rows):
+        """d loss / d inputs of the last training step this thread ran (``rows`` samples), for a plan built with
+        ``input_grads``; None for an input no gradient reached."""
+        program, b = self.plan.program, self._buffers
+        out = []
+        for buf, t in zip(program.input_grad_buffers, self.plan.model.inputs):
+            if buf is None:
+                out.append(None)
+                continue
+            start = buf.offset * b.batch
+            out.append(b.work[start:start + rows * buf.width].reshape((rows,) + tuple(t.shape[1:])).copy())
+        return out
 
     def train(self, data, order, first, nsteps, batch, state, lrs, rand):
         self._call(TRAIN, data.xs, data.ys, data.sws, self._no_outputs, order, first, nsteps, batch, state, lrs,

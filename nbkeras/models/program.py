@@ -199,6 +199,8 @@ class Program:
         self.work_width = 0  # values per sample in the work arena
         self.fixed_size = 0  # values in the fixed arena
         self.rand_width = 0  # uniforms per sample per training step
+        self.input_grad_buffers = None  # with build(input_grads=True): d loss / d input, per input
+        self.pinned = []  # buffers kept alive to the end of the step
 
     def calls(self, sections=SECTIONS):
         for name in sections:
@@ -337,11 +339,12 @@ def width(tensor):
     return int(math.prod(tensor.shape[1:]))
 
 
-def build(graph, outputs=(), optimizer=None, is_trainable=lambda var: False):
+def build(graph, outputs=(), optimizer=None, is_trainable=lambda var: False, input_grads=False):
     """The Program of ``graph`` (``inputs``, ``nodes`` in topological order, ``outputs``).
 
     ``outputs`` are the compile plan's OutputPlans (losses and metrics; empty for inference), ``optimizer`` None
-    for a step without an update.
+    for a step without an update. ``input_grads`` also computes the loss gradient with respect to the model's
+    inputs and keeps it to the end of the step (``program.input_grad_buffers``): the gradient checks use it.
     """
     b = Builder(is_trainable)
     fbuf = {}
@@ -364,7 +367,7 @@ def build(graph, outputs=(), optimizer=None, is_trainable=lambda var: False):
         targets = _losses_and_metrics(b, graph, outputs, fbuf)
         if optimizer is not None:
             b.section = "backward"
-            _backward(b, graph, outputs, fbuf, targets)
+            _backward(b, graph, outputs, fbuf, targets, input_grads)
             b.section = "update"
             optimizer.describe_update(b)
             _constraints(b, graph)
@@ -405,19 +408,19 @@ def _losses_and_metrics(b, graph, outputs, fbuf):
     return targets
 
 
-def _requires_grad(b, graph):
-    requires = {id(t): False for t in graph.inputs}
+def _requires_grad(b, graph, input_grads=False):
+    requires = {id(t): bool(input_grads) for t in graph.inputs}
     for node in graph.nodes:
         own = any(b.is_trainable(v) for v in node.layer.weights)
         requires[id(node.outputs[0])] = own or any(requires[id(t)] for t in node.inputs)
     return requires
 
 
-def _backward(b, graph, outputs, fbuf, targets):
+def _backward(b, graph, outputs, fbuf, targets, input_grads):
     """Reverse pass. Gradient buffers are keyed by forward buffer (a layer whose output is its input shares its
     input's gradient). A buffer read by several consumers collects their contributions: the first writes it, the
     others write a temporary that is then added."""
-    requires = _requires_grad(b, graph)
+    requires = _requires_grad(b, graph, input_grads)
     grad_buf, written = {}, {}
 
     def target(fb):
@@ -472,6 +475,9 @@ def _backward(b, graph, outputs, fbuf, targets):
     seen = set()
     zero = [c for c in zero if not (id(c.args[0].var) in seen or seen.add(id(c.args[0].var)))]
     b.program.sections["backward"][zero_fill_at:zero_fill_at] = zero
+    if input_grads:
+        b.program.input_grad_buffers = [grad_buf.get(fbuf[id(t)].name) for t in graph.inputs]
+        b.program.pinned = [x for x in b.program.input_grad_buffers if x is not None]
     for node in graph.nodes:
         for var, reg in node.layer.weight_regularizers():
             if b.is_trainable(var) and id(var) not in seen:
@@ -505,6 +511,8 @@ def _place(program):
                     buf.first = position
                 buf.last = position
         position += 1
+    for buf in program.pinned:
+        buf.last = position
     for arena in ("work", "fixed"):
         placed = []  # (offset, width, last)
         top = 0

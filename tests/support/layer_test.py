@@ -1,22 +1,41 @@
-"""The one layer-test helper: every layer gets the same checks (shape, weights, config round trip, one step)."""
+"""The one layer-test helper: every layer gets the same checks.
+
+``run_layer_test`` checks the Keras surface (shapes, weights in Keras's order, config round trip, float32 in and
+out) and then ``check_description``: the layer's one description run through both interpreters (eager and
+compiled) in float64 must agree bit for bit -- outputs, loss, weight gradients, input gradients and any state the
+step updates -- and its weight and input gradients must match central differences of the loss.
+"""
+
+import contextlib
 
 import numpy as np
 
 import nbkeras as keras
+from support.gradcheck import ATOL, RTOL, numerical_gradient
+
+
+@contextlib.contextmanager
+def floatx(dtype):
+    before = keras.backend.floatx()
+    keras.backend.set_floatx(dtype)
+    try:
+        yield
+    finally:
+        keras.backend.set_floatx(before)
 
 
 def run_layer_test(layer_cls, init_kwargs, input_shape, expected_output_shape, expected_weight_shapes=(),
-                   seed=0):
+                   seed=0, check_gradients=True, input_data=None):
     """Build ``layer_cls(**init_kwargs)`` on ``input_shape`` (batch first) and check that:
 
-    * the symbolic output shape and the eager output have ``expected_output_shape`` (batch first);
+    * the symbolic output shape and the eager output have ``expected_output_shape`` (batch first), float32;
     * its weights are, in order, arrays of ``expected_weight_shapes`` and ``count_params`` adds them up;
     * ``from_config(get_config())`` rebuilds a layer that gives the same output with the same weights;
-    * one training step of a model around it runs, keeps float32, and moves every trainable weight.
+    * ``check_description`` passes (both interpreters agree; gradients match central differences).
     """
     keras.utils.set_random_seed(seed)
     rng = np.random.default_rng(seed)
-    x = rng.normal(size=input_shape).astype("float32")
+    x = rng.normal(size=input_shape).astype("float32") if input_data is None else input_data
 
     layer = layer_cls(**init_kwargs)
     inp = keras.Input(input_shape[1:])
@@ -33,13 +52,87 @@ def run_layer_test(layer_cls, init_kwargs, input_shape, expected_output_shape, e
     clone.set_weights(layer.get_weights())
     np.testing.assert_allclose(clone(x), y, rtol=1e-6, atol=1e-7)
 
-    model = keras.Model(inp, sym)
-    model.compile(optimizer=keras.optimizers.SGD(learning_rate=0.1), loss="mse")
-    before = [w.copy() for w in model.get_weights()]
-    loss = model.train_on_batch(x, rng.normal(size=expected_output_shape).astype("float32"))
-    assert np.isfinite(loss)
-    for b, a, w in zip(before, model.get_weights(), model.weights):
-        assert a.dtype == np.float32
-        if w.trainable:
-            assert not np.array_equal(a, b), f"trainable weight {w.path} did not move"
+    check_description(lambda: layer_cls(**init_kwargs), [input_shape], seed=seed, check_gradients=check_gradients,
+                      input_data=None if input_data is None else [input_data])
     return layer
+
+
+def _loss(outputs, targets):
+    return sum(float(np.mean((o - t) ** 2)) for o, t in zip(outputs, targets))
+
+
+def check_description(make_layer, input_shapes, seed=0, check_gradients=True, input_data=None):
+    """One SGD(learning_rate=0) step of ``Model(inputs, make_layer()(inputs))`` with an MSE loss, in float64,
+    through the compiled and the eager interpreter: everything must be bit-identical; then the compiled step's
+    weight and input gradients are checked against central differences of the same loss."""
+    with floatx("float64"):
+        keras.utils.set_random_seed(seed)
+        rng = np.random.default_rng(seed)
+        inputs = [keras.Input(s[1:]) for s in input_shapes]
+        layer = make_layer()
+        out = layer(inputs[0] if len(inputs) == 1 else inputs)
+        outs = out if isinstance(out, list) else [out]
+        xs = input_data or [rng.normal(size=s) for s in input_shapes]
+        xs = [np.asarray(x, np.float64) for x in xs]
+        n = xs[0].shape[0]
+        targets = [rng.normal(size=(n,) + tuple(o.shape[1:])) for o in outs]
+        w0 = None
+        runs = {}
+        for eager in (False, True):
+            model = keras.Model(inputs, outs)
+            model._record_input_grads = True
+            model.compile(optimizer=keras.optimizers.SGD(learning_rate=0.0), loss=["mse"] * len(outs),
+                          run_eagerly=eager)
+            if w0 is None:
+                w0 = model.get_weights()
+            model.set_weights(w0)
+            keras.utils.set_random_seed(seed + 1)  # the same dropout uniforms in both runs
+            loss = model.train_on_batch(xs, targets)
+            runs[eager] = dict(
+                loss=np.asarray(loss),
+                grads=[v.grad.copy() for v in model.trainable_weights],
+                dx=model._engine.input_gradients(n),
+                weights=model.get_weights(),
+                predict=[np.asarray(p) for p in _as_list(model.predict(xs, batch_size=n, verbose=0))],
+            )
+        compiled, eager = runs[False], runs[True]
+        for key in ("loss", "grads", "dx", "weights", "predict"):
+            a, b = compiled[key], eager[key]
+            if isinstance(a, list):
+                assert len(a) == len(b)
+                for u, v in zip(a, b):
+                    if u is None or v is None:
+                        assert u is None and v is None, key
+                    else:
+                        np.testing.assert_array_equal(u, v, err_msg=f"interpreters disagree on {key}")
+            else:
+                np.testing.assert_array_equal(a, b, err_msg=f"interpreters disagree on {key}")
+        if not check_gradients:
+            return model
+
+        def loss_now():
+            keras.utils.set_random_seed(seed + 1)
+            preds = _as_list(model(xs if len(xs) > 1 else xs[0], training=True))
+            return _loss(preds, targets)
+
+        model.set_weights(w0)
+        for var, analytic in zip(model.trainable_weights, compiled["grads"]):
+            numeric = numerical_gradient(loss_now, var.value)
+            model.set_weights(w0)
+            _assert_grad(analytic, numeric, f"weight {var.path}")
+        for i, (x, analytic) in enumerate(zip(xs, compiled["dx"])):
+            if analytic is None:
+                continue
+            numeric = numerical_gradient(loss_now, x)
+            _assert_grad(analytic, numeric, f"input {i}")
+        return model
+
+
+def _as_list(v):
+    return v if isinstance(v, list) else [v]
+
+
+def _assert_grad(analytic, numeric, what):
+    scale = 1.0 + float(np.max(np.abs(numeric), initial=0.0))
+    np.testing.assert_allclose(analytic, numeric, rtol=RTOL, atol=ATOL * scale,
+                               err_msg=f"{what}: the gradient disagrees with central differences")
