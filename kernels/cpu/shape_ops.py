@@ -177,15 +177,15 @@ def upsample2d_bilinear_forward(x, out, size_h, size_w):
     n_, oh, ow, c_ = out.shape
     h_, w_ = x.shape[1], x.shape[2]
     t = out.dtype.type
-    for i in range(oh):
-        h0, h1, fh64 = _linear_source(i, size_h, h_)
-        fh = t(fh64)
-        for j in range(ow):
-            w0, w1, fw64 = _linear_source(j, size_w, w_)
-            fw = t(fw64)
-            a00, a01 = (t(1.0) - fh) * (t(1.0) - fw), (t(1.0) - fh) * fw
-            a10, a11 = fh * (t(1.0) - fw), fh * fw
-            for n in range(n_):
+    for n in range(n_):  # sample-major, so reads and writes stay within one image (the weights are cheap)
+        for i in range(oh):
+            h0, h1, fh64 = _linear_source(i, size_h, h_)
+            fh = t(fh64)
+            for j in range(ow):
+                w0, w1, fw64 = _linear_source(j, size_w, w_)
+                fw = t(fw64)
+                a00, a01 = (t(1.0) - fh) * (t(1.0) - fw), (t(1.0) - fh) * fw
+                a10, a11 = fh * (t(1.0) - fw), fh * fw
                 x00, x01, x10, x11 = x[n, h0, w0], x[n, h0, w1], x[n, h1, w0], x[n, h1, w1]
                 o = out[n, i, j]
                 for c in range(c_):
@@ -211,15 +211,15 @@ def upsample2d_bilinear_backward(dy, dx, size_h, size_w):
             for w in range(w_):
                 for c in range(c_):
                     dx[n, h, w, c] = zero
-    for i in range(oh):
-        h0, h1, fh64 = _linear_source(i, size_h, h_)
-        fh = t(fh64)
-        for j in range(ow):
-            w0, w1, fw64 = _linear_source(j, size_w, w_)
-            fw = t(fw64)
-            a00, a01 = (t(1.0) - fh) * (t(1.0) - fw), (t(1.0) - fh) * fw
-            a10, a11 = fh * (t(1.0) - fw), fh * fw
-            for n in range(n_):
+    for n in range(n_):
+        for i in range(oh):
+            h0, h1, fh64 = _linear_source(i, size_h, h_)
+            fh = t(fh64)
+            for j in range(ow):
+                w0, w1, fw64 = _linear_source(j, size_w, w_)
+                fw = t(fw64)
+                a00, a01 = (t(1.0) - fh) * (t(1.0) - fw), (t(1.0) - fh) * fw
+                a10, a11 = fh * (t(1.0) - fw), fh * fw
                 g = dy[n, i, j]
                 # Sequential row updates: the four sources may coincide at the edges (h0 == h1 or w0 == w1).
                 d = dx[n, h0, w0]
