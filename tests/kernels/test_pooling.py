@@ -43,8 +43,9 @@ def windows(x, geom, oh, ow):
     for n in range(x.shape[0]):
         for i in range(oh):
             for j in range(ow):
-                pos = [(h, w) for h in range(i * sh - pt, i * sh - pt + ph) for w in range(j * sw - pl, j * sw - pl + pw)
-                       if 0 <= h < x.shape[1] and 0 <= w < x.shape[2]]
+                rows = range(i * sh - pt, i * sh - pt + ph)
+                cols = range(j * sw - pl, j * sw - pl + pw)
+                pos = [(h, w) for h in rows for w in cols if 0 <= h < x.shape[1] and 0 <= w < x.shape[2]]
                 yield n, i, j, pos
 
 
@@ -120,7 +121,8 @@ def test_max_float32_agrees_with_float64(case, seed):
     out64, arg64 = max_fwd(x, geom, oh, ow)
     assert_f32_close(out32, out64)
     np.testing.assert_array_equal(arg32, arg64)
-    assert_f32_close(max_bwd(arg32, dy, x.shape, np.float32), max_bwd(arg64, dy.astype(np.float64), x.shape, np.float64))
+    assert_f32_close(max_bwd(arg32, dy, x.shape, np.float32),
+                     max_bwd(arg64, dy.astype(np.float64), x.shape, np.float64))
 
 
 def test_max_ties_go_to_the_first_position_and_padding_never_wins():
