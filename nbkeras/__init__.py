@@ -5,9 +5,10 @@
 
 __version__ = "0.1.0"
 
-from . import activations, backend, callbacks, initializers, layers, losses, metrics, models, optimizers, utils
+from . import (activations, backend, callbacks, constraints, initializers, layers, losses, metrics, models, optimizers,
+               regularizers, utils)
 from .layers import Input
 from .models import Model, Sequential
 
-__all__ = ["Input", "Model", "Sequential", "activations", "backend", "callbacks", "initializers", "layers", "losses",
-           "metrics", "models", "optimizers", "utils", "__version__"]
+__all__ = ["Input", "Model", "Sequential", "activations", "backend", "callbacks", "constraints", "initializers",
+           "layers", "losses", "metrics", "models", "optimizers", "regularizers", "utils", "__version__"]

@@ -136,8 +136,13 @@ class Layer:
         self.dtype = dtype or backend.floatx()
         self.built = False
         self._weights = []
+        self._weight_regularizers = []
+        self._weight_constraints = []
         self._inbound_nodes = []
         self._initial_weights = kwargs.get("weights")
+        from .. import regularizers
+
+        self.activity_regularizer = regularizers.get(kwargs.get("activity_regularizer"))
         # Keras 2 style input declarations on the first layer of a Sequential model.
         batch_input_shape = kwargs.get("batch_input_shape")
         input_shape = kwargs.get("input_shape")
@@ -151,14 +156,47 @@ class Layer:
             self._declared_input_shape = None
 
     # ----------------------------------------------------------------- weights
-    def add_weight(self, name, shape, initializer="zeros", trainable=True, dtype=None):
-        from .. import initializers
+    def add_weight(self, *args, **kwargs):
+        """Create a weight. Keras 3's form ``add_weight(shape=None, initializer=None, dtype=None, trainable=True,
+        regularizer=None, constraint=None, name=None)`` and Keras 2's ``add_weight(name, shape, dtype=None,
+        initializer=None, regularizer=None, trainable=True, constraint=None)`` (a string first means Keras 2's)."""
+        from .. import constraints, initializers, regularizers
 
+        if args and isinstance(args[0], str):
+            names = ("name", "shape", "dtype", "initializer", "regularizer", "trainable", "constraint")
+            if len(args) > 2 and not isinstance(args[2], (str, np.dtype, type(None))):
+                names = ("name", "shape", "initializer", "trainable", "dtype")  # nbkeras's own positional form
+        else:
+            names = ("shape", "initializer", "dtype", "trainable", "autocast", "regularizer", "constraint")
+        if len(args) > len(names):
+            raise TypeError(f"add_weight() takes at most {len(names)} positional arguments")
+        for key, value in zip(names, args):
+            if key in kwargs:
+                raise TypeError(f"add_weight() got multiple values for argument {key!r}")
+            kwargs[key] = value
+        check_kwargs(kwargs, ("name", "shape", "dtype", "initializer", "regularizer", "trainable", "constraint",
+                              "autocast", "aggregation", "overwrite_with_gradient", "synchronization",
+                              "use_resource", "partitioner", "caching_device", "experimental_autocast"),
+                     "add_weight")
+        name = kwargs.get("name") or f"variable_{len(self._weights)}"
+        shape = kwargs.get("shape")
+        shape = () if shape is None else tuple(int(s) for s in shape)
+        dtype = kwargs.get("dtype") or self.dtype
+        initializer = kwargs.get("initializer")
+        if initializer is None:
+            initializer = "glorot_uniform" if np.issubdtype(np.dtype(dtype), np.floating) else "zeros"
+        trainable = kwargs.get("trainable")
+        trainable = True if trainable is None else bool(trainable)
         init = initializers.get(initializer)
-        shape = tuple(int(s) for s in shape)
-        value = np.ascontiguousarray(init(shape, dtype=dtype or self.dtype), dtype=dtype or self.dtype)
+        value = np.ascontiguousarray(init(shape, dtype=dtype), dtype=dtype)
         var = Variable(value, name, trainable=trainable, path=f"{self.name}/{name}")
         self._weights.append(var)
+        regularizer = regularizers.get(kwargs.get("regularizer"))
+        if regularizer is not None:
+            self._weight_regularizers.append((var, regularizer))
+        constraint = constraints.get(kwargs.get("constraint"))
+        if constraint is not None:
+            self._weight_constraints.append((var, constraint))
         return var
 
     @property
@@ -290,16 +328,20 @@ class Layer:
     aliases_input = False
 
     def weight_regularizers(self):
-        """[(variable, regularizer)] whose penalties join the loss."""
-        return []
+        """[(variable, regularizer)] whose penalties join the loss (``add_weight(regularizer=...)``)."""
+        return list(self._weight_regularizers)
 
     def weight_constraints(self):
-        """[(variable, constraint)] applied after each optimizer update."""
-        return []
+        """[(variable, constraint)] applied after each optimizer update (``add_weight(constraint=...)``)."""
+        return list(self._weight_constraints)
 
     # --------------------------------------------------------------- config
     def get_config(self):
         config = {"name": self.name, "trainable": self.trainable, "dtype": self.dtype}
+        if self.activity_regularizer is not None:
+            from .. import regularizers
+
+            config["activity_regularizer"] = regularizers.serialize(self.activity_regularizer)
         if self._declared_input_shape is not None:
             config["batch_input_shape"] = (None,) + tuple(self._declared_input_shape)
         return config

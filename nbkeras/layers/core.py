@@ -25,13 +25,15 @@ class Dense(Layer):
     def __init__(self, units, activation=None, use_bias=True, kernel_initializer="glorot_uniform",
                  bias_initializer="zeros", kernel_regularizer=None, bias_regularizer=None,
                  activity_regularizer=None, kernel_constraint=None, bias_constraint=None, lora_rank=None, **kwargs):
-        for name, value in (("kernel_regularizer", kernel_regularizer), ("bias_regularizer", bias_regularizer),
-                            ("activity_regularizer", activity_regularizer),
-                            ("kernel_constraint", kernel_constraint), ("bias_constraint", bias_constraint),
-                            ("lora_rank", lora_rank)):
-            if value is not None:
-                raise ValueError(f"Dense: {name} is not supported by nbkeras yet (got {value!r})")
-        super().__init__(**kwargs)
+        if lora_rank is not None:
+            raise ValueError(f"Dense: lora_rank is not supported by nbkeras yet (got {lora_rank!r})")
+        super().__init__(activity_regularizer=activity_regularizer, **kwargs)
+        from .. import constraints, regularizers
+
+        self.kernel_regularizer = regularizers.get(kernel_regularizer)
+        self.bias_regularizer = regularizers.get(bias_regularizer)
+        self.kernel_constraint = constraints.get(kernel_constraint)
+        self.bias_constraint = constraints.get(bias_constraint)
         self.units = _positive_int(units, "units", "Dense")
         self.activation = activations_module.get(activation)
         self.use_bias = bool(use_bias)
@@ -52,8 +54,11 @@ class Dense(Layer):
 
     def build(self, input_shape):
         in_dim = input_shape[-1]
-        self.kernel = self.add_weight("kernel", (in_dim, self.units), self.kernel_initializer)
-        self.bias = self.add_weight("bias", (self.units,), self.bias_initializer) if self.use_bias else None
+        self.kernel = self.add_weight(shape=(in_dim, self.units), initializer=self.kernel_initializer, name="kernel",
+                                      regularizer=self.kernel_regularizer, constraint=self.kernel_constraint)
+        self.bias = self.add_weight(shape=(self.units,), initializer=self.bias_initializer, name="bias",
+                                    regularizer=self.bias_regularizer,
+                                    constraint=self.bias_constraint) if self.use_bias else None
         self.built = True
 
     def compute_output_shape(self, input_shape):
@@ -93,9 +98,18 @@ class Dense(Layer):
         from .. import initializers
 
         config = super().get_config()
+        from .. import constraints, regularizers
+
+        def ser(module, value):
+            return None if value is None else module.serialize(value)
+
         config.update(units=self.units, activation=self.activation.get_config(), use_bias=self.use_bias,
                       kernel_initializer=initializers.serialize(self.kernel_initializer),
-                      bias_initializer=initializers.serialize(self.bias_initializer))
+                      bias_initializer=initializers.serialize(self.bias_initializer),
+                      kernel_regularizer=ser(regularizers, self.kernel_regularizer),
+                      bias_regularizer=ser(regularizers, self.bias_regularizer),
+                      kernel_constraint=ser(constraints, self.kernel_constraint),
+                      bias_constraint=ser(constraints, self.bias_constraint))
         return config
 
 

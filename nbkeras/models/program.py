@@ -401,11 +401,51 @@ def _losses_and_metrics(b, graph, outputs, fbuf):
             b.emit(m.spec.forward_kernel, y_view(m.spec.sparse), yp, mv, *map(Const, m.spec.args))
             b.emit("metrics.mean_update", StateSlot(m.index), mv, View(wbuf) if m.weighted else Arg("empty1"))
         targets.append((y_view, View(wbuf)))
-    for node in graph.nodes:
-        for var, reg in node.layer.weight_regularizers():
-            b.emit("penalties.l1l2_penalty_into", Weight(var, ()), Const(reg.l1), Const(reg.l2), Arg("acc"))
+    # Keras adds the penalties of trainable weights (unscaled) and of layer outputs (divided by the batch size)
+    # to the loss, in fit and evaluate alike, after the per-output losses.
+    for var, (l1, l2) in _weight_penalties(b, graph):
+        b.emit("penalties.l1l2_penalty_into", Weight(var, ()), Const(l1), Const(l2), Arg("acc"))
+    for node, (l1, l2) in _activity_penalties(graph):
+        b.emit("penalties.l1l2_activity_penalty_into", View(fbuf[id(node.outputs[0])]), Const(l1), Const(l2),
+               Arg("B"), Arg("acc"))
     b.emit("step.total_update", Arg("acc"), StateSlot(0), Arg("B"))
     return targets
+
+
+def _l1l2(reg, owner):
+    spec = reg.kernel_spec()
+    if spec is None:
+        return None
+    kind, args = spec
+    if kind != "l1l2":
+        raise ValueError(f"{owner}: {type(reg).__name__} is not supported in nbkeras's compiled train step yet; "
+                         f"use L1, L2 or L1L2")
+    return args
+
+
+def _weight_penalties(b, graph):
+    """[(variable, (l1, l2))] for each trainable regularized weight, once even when its layer is shared."""
+    out, seen = [], set()
+    for node in graph.nodes:
+        for var, reg in node.layer.weight_regularizers():
+            if id(var) in seen or not b.is_trainable(var):
+                continue
+            seen.add(id(var))
+            factors = _l1l2(reg, f"layer {node.layer.name!r}")
+            if factors is not None:
+                out.append((var, factors))
+    return out
+
+
+def _activity_penalties(graph):
+    out = []
+    for node in graph.nodes:
+        reg = getattr(node.layer, "activity_regularizer", None)
+        if reg is not None:
+            factors = _l1l2(reg, f"layer {node.layer.name!r} (activity_regularizer)")
+            if factors is not None:
+                out.append((node, factors))
+    return out
 
 
 def _requires_grad(b, graph, input_grads=False):
@@ -450,9 +490,19 @@ def _backward(b, graph, outputs, fbuf, targets, input_grads):
                View(dpred, (op.last_dim,)), *map(Const, op.loss_spec.args))
         fold([(dpred, into)] if into is not None else [])
     seen_layers = set()
+    activity = dict((id(node), f) for node, f in _activity_penalties(graph))
     for node in reversed(graph.nodes):
         layer = node.layer
         ob = fbuf[id(node.outputs[0])]
+        if id(node) in activity and requires[id(node.outputs[0])]:
+            # Every consumer of this output has run its backward (reverse topological order): add the penalty's
+            # gradient to the finished sum, or start one.
+            if ob.name not in grad_buf:
+                grad_buf[ob.name], written[ob.name] = b.buffer("d", ob.width), 1
+                b.emit("step.fill", View(grad_buf[ob.name]), Const(0.0))
+            l1, l2 = activity[id(node)]
+            b.emit("penalties.l1l2_activity_penalty_grad", View(ob), Const(l1), Const(l2), Arg("B"),
+                   View(grad_buf[ob.name]))
         if ob.name not in grad_buf or not requires[id(node.outputs[0])] or layer.aliases_input:
             continue
         d_ins, pending = [], []
@@ -469,21 +519,18 @@ def _backward(b, graph, outputs, fbuf, targets, input_grads):
         layer.describe_backward(LayerContext(b, node, fbuf, (grad_buf[ob.name], d_ins), accumulate))
         fold(pending)
     # Gradients no path reached this step must read as zero (they are never written otherwise).
-    written_ids = {id(v) for v in b._weights_written}
-    zero = [Call("step.fill", (Grad(v, ()), Const(0.0))) for node in graph.nodes for v in node.layer.weights
-            if b.is_trainable(v) and id(v) not in written_ids]
-    seen = set()
-    zero = [c for c in zero if not (id(c.args[0].var) in seen or seen.add(id(c.args[0].var)))]
-    b.program.sections["backward"][zero_fill_at:zero_fill_at] = zero
+    unwritten = {}
+    for node in graph.nodes:
+        for v in node.layer.weights:
+            if b.is_trainable(v) and all(v is not w for w in b._weights_written):
+                unwritten[id(v)] = v
+    b.program.sections["backward"][zero_fill_at:zero_fill_at] = [
+        Call("step.fill", (Grad(v, ()), Const(0.0))) for v in unwritten.values()]
     if input_grads:
         b.program.input_grad_buffers = [grad_buf.get(fbuf[id(t)].name) for t in graph.inputs]
         b.program.pinned = [x for x in b.program.input_grad_buffers if x is not None]
-    for node in graph.nodes:
-        for var, reg in node.layer.weight_regularizers():
-            if b.is_trainable(var) and id(var) not in seen:
-                seen.add(id(var))
-                b.emit("penalties.l1l2_penalty_grad", Weight(var, ()), Const(reg.l1), Const(reg.l2), Const(1.0),
-                       Grad(var, ()))
+    for var, (l1, l2) in _weight_penalties(b, graph):
+        b.emit("penalties.l1l2_penalty_grad", Weight(var, ()), Const(l1), Const(l2), Const(1.0), Grad(var, ()))
 
 
 def _constraints(b, graph):
@@ -493,8 +540,10 @@ def _constraints(b, graph):
             if id(var) in done or not b.is_trainable(var):
                 continue
             done.add(id(var))
-            kernel, dims, args = constraint.describe(tuple(var.shape))
-            b.emit(kernel, Weight(var, dims), *map(Const, args))
+            described = constraint.describe(tuple(var.shape))
+            if described is not None:  # None: the identity constraint
+                kernel, dims, args = described
+                b.emit(kernel, Weight(var, dims), *map(Const, args))
 
 
 # --------------------------------------------------------------------------------------------------- liveness
