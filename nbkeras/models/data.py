@@ -14,6 +14,26 @@ import numpy as np
 from ..errors import DataTypeError
 
 
+class Prepared:
+    """Validated arrays for one call (or one generator batch): inputs, targets and sample weights as contiguous
+    2-D arrays, with the plan and engine they were laid out for (captured together, so a concurrent call that
+    rebuilds the model's plan cannot mix them)."""
+
+    def __init__(self, xs, ys, sws, plan=None, engine=None):
+        self.xs, self.ys, self.sws = tuple(xs), tuple(ys), tuple(sws)
+        self.n = self.xs[0].shape[0]
+        self.plan, self.engine = plan, engine
+
+    def take(self, start, stop):
+        def cut(arrays):
+            return tuple(np.ascontiguousarray(a[start:stop]) if a.shape != (0, 0) else a for a in arrays)
+
+        return Prepared(cut(self.xs), cut(self.ys), cut(self.sws), self.plan, self.engine)
+
+    def with_weights(self, sws):
+        return Prepared(self.xs, self.ys, sws, self.plan, self.engine)
+
+
 def _to_array(value, what):
     if hasattr(value, "numpy") and not isinstance(value, np.ndarray):
         value = value.numpy()

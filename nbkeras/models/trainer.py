@@ -1,14 +1,25 @@
 """compile / fit / evaluate / predict / *_on_batch / *_generator with Keras's arguments, defaults and errors.
 
-Per call, Python validates and converts the data once (``data.py``), builds or reuses the plan (``engine.py``),
-then runs chunks of batches through one engine call each: ``steps_per_execution`` batches when a callback needs
-batch hooks, otherwise up to an epoch at a time. Callbacks see batch ends every ``steps_per_execution`` batches,
-as in Keras.
+Keras 3's structure: every kind of data becomes a data adapter (``data_adapters.py``) behind one
+``EpochIterator`` (``epoch_iterator.py``), and fit / evaluate / predict each have one loop over the iterator's
+``(step, chunks)``. Arrays are validated and converted once per call and run as chunks of many batches per engine
+call; a generator or PyDataset batch is converted when it arrives and runs as a one-batch chunk.
+
+Chunk size: ``steps_per_execution`` batches when a callback needs batch hooks (callbacks see batch ends every
+``steps_per_execution`` batches, as in Keras); otherwise sized by measured time so one engine call takes about
+0.15 s (``ChunkSizer``), capped by ``chunk_limit``. Python sees Ctrl-C only between engine calls, so fit stops
+within a fraction of a second; the KeyboardInterrupt propagates (no ``on_train_end``, as in Keras) and the model
+keeps the weights, optimizer state and iteration count of the last completed chunk.
+
+Threads: plan and engine creation is serialised by a per-model lock; evaluate and predict keep their metric state
+per call and publish it to the model at the end, so they may run from many threads at once. Training (fit,
+train_on_batch) holds a per-model lock taken without waiting: a second training call raises RuntimeError.
 """
 
+import contextlib
 import functools
-import math
 import numbers
+import threading
 import warnings
 
 import numpy as np
@@ -19,7 +30,12 @@ from .. import optimizers as optimizers_module
 from ..errors import NotCompiledError, check_kwargs
 from . import data as data_module
 from .compile_utils import LogLayout, build_outputs, check_metric_names
+from .data import Prepared
+from .data_adapters import (ArrayAdapter, DatasetAdapter, GeneratorAdapter, is_dataset, is_iterator_like,
+                            unpack)
+from .data_adapters import epoch_order as _epoch_order  # noqa: F401  (tests import it from here)
 from .engine import Arena, CompiledEngine, EagerEngine, Plan, chunk_limit, random_count
+from .epoch_iterator import ChunkSizer, EpochIterator
 
 
 def _compute(method):
@@ -31,20 +47,6 @@ def _compute(method):
             return method(self, *args, **kwargs)
 
     return wrapper
-
-
-class Prepared:
-    """Validated arrays for one call: inputs, targets and sample weights as contiguous 2-D arrays."""
-
-    def __init__(self, xs, ys, sws):
-        self.xs, self.ys, self.sws = tuple(xs), tuple(ys), tuple(sws)
-        self.n = xs[0].shape[0]
-
-    def take(self, start, stop):
-        def cut(arrays):
-            return tuple(np.ascontiguousarray(a[start:stop]) if a.shape != (0, 0) else a for a in arrays)
-
-        return Prepared(cut(self.xs), cut(self.ys), cut(self.sws))
 
 
 def _check_positive_int(value, name, allow_none=True):
@@ -77,6 +79,9 @@ class Trainer:
         self._engine = None
         self._arena = None
         self._state = np.zeros(2, np.float64)
+        self._forward_engine = None
+        self._build_lock = threading.RLock()  # plan, engine and graph creation
+        self._train_lock = threading.Lock()  # one training call at a time
 
     def _on_graph_changed(self):
         self._plan = None
@@ -117,9 +122,10 @@ class Trainer:
         self._compile_args = dict(loss=loss, loss_weights=loss_weights, metrics=metrics,
                                   weighted_metrics=weighted_metrics, sample_weight_mode=sample_weight_mode,
                                   target_tensors=target_tensors)
-        self._plan = None
-        self._engine = None
-        self._state = np.zeros(2, np.float64)
+        with self._build_lock:
+            self._plan = None
+            self._engine = None
+            self._state = np.zeros(2, np.float64)
         self.compiled = True
 
     def _assert_compiled(self, method):
@@ -135,45 +141,69 @@ class Trainer:
         return np.dtype(backend.floatx())
 
     def _ensure_plan(self, y_shapes):
+        """The training plan and engine for targets of these shapes, built once (under the model's lock)."""
         key = (tuple(None if s is None else (len(s), s[-1] if len(s) else None) for s in y_shapes),
                tuple(id(v) for v in self.trainable_weights))
-        if self._plan is not None and self._plan_key == key:
-            self._plan.arena.ensure_bound()
-            return self._plan
-        if self._arena is None or not self._arena.matches(self):
-            self._arena = Arena(self, self._dtype())
-        else:
-            self._arena.ensure_bound()
-        self.optimizer.build(self._arena.n_trainable, self._arena.dtype)
-        outs = build_outputs(self, self._compile_args, y_shapes)
-        layout = LogLayout(outs)
-        self._plan = Plan(self, self._arena, self.optimizer, outs, layout)
-        self._plan_key = key
-        self._engine = EagerEngine(self._plan) if self.run_eagerly else CompiledEngine(self._plan)
-        if self._state.shape[0] != layout.size:
-            self._state = np.zeros(layout.size, np.float64)
-        return self._plan
+        with self._build_lock:
+            if self._plan is not None and self._plan_key == key:
+                self._plan.arena.ensure_bound()
+                return self._plan, self._engine
+            if self._arena is None or not self._arena.matches(self):
+                self._arena = Arena(self, self._dtype())
+            else:
+                self._arena.ensure_bound()
+            self.optimizer.build(self._arena.n_trainable, self._arena.dtype)
+            outs = build_outputs(self, self._compile_args, y_shapes)
+            layout = LogLayout(outs)
+            plan = Plan(self, self._arena, self.optimizer, outs, layout)
+            engine = EagerEngine(plan) if self.run_eagerly else CompiledEngine(plan)
+            self._plan, self._plan_key, self._engine = plan, key, engine
+            if self._state.shape[0] != layout.size:
+                self._state = np.zeros(layout.size, np.float64)
+            return plan, engine
+
+    def _current_plan(self):
+        with self._build_lock:
+            return self._plan, self._engine
 
     def _inference_engine(self):
         """The training engine when there is one, else a forward-only one (predict works before compile())."""
-        if self.compiled and self._plan is not None:
-            self._plan.arena.ensure_bound()
-            return self._engine
-        if self._arena is None or not self._arena.matches(self):
-            self._arena = Arena(self, self._dtype())
-            self._forward_engine = None
-        self._arena.ensure_bound()
-        if getattr(self, "_forward_engine", None) is None:
-            plan = Plan(self, self._arena, None, [], LogLayout([]))
-            self._forward_engine = EagerEngine(plan) if self.run_eagerly else CompiledEngine(plan)
-        return self._forward_engine
+        with self._build_lock:
+            if self.compiled and self._plan is not None:
+                self._plan.arena.ensure_bound()
+                return self._engine
+            if self._arena is None or not self._arena.matches(self):
+                self._arena = Arena(self, self._dtype())
+                self._forward_engine = None
+            self._arena.ensure_bound()
+            if self._forward_engine is None:
+                plan = Plan(self, self._arena, None, [], LogLayout([]))
+                self._forward_engine = EagerEngine(plan) if self.run_eagerly else CompiledEngine(plan)
+            return self._forward_engine
+
+    def _graph_for(self, x):
+        with self._build_lock:
+            self._ensure_graph_for(x)
+            self._require_graph()
+
+    @contextlib.contextmanager
+    def _training(self, method):
+        """Exclusive training: a second fit/train_on_batch while one runs (any thread) raises RuntimeError."""
+        if not self._train_lock.acquire(blocking=False):
+            raise RuntimeError(f"{method}(): this model is already being trained by another call (fit or "
+                               f"train_on_batch, possibly from another thread). Training one model from two calls "
+                               f"at once would corrupt its weights; wait for the other call to finish.")
+        try:
+            yield
+        finally:
+            self._train_lock.release()
 
     # -------------------------------------------------------------- data
     def _prepare(self, x, y, sample_weight, class_weight=None, keep_plan=False):
-        """Validate and convert one call's data; builds the plan from the targets' shapes unless ``keep_plan``
-        (validation data inside fit must use the plan training is running)."""
-        self._ensure_graph_for(x)
-        self._require_graph()
+        """Validate and convert one call's data (or one generator batch) into a ``Prepared`` carrying its plan and
+        engine; builds the plan from the targets' shapes unless ``keep_plan`` (validation data inside fit must use
+        the plan training is running)."""
+        self._graph_for(x)
         if y is None and self._compile_args and self._compile_args.get("target_tensors") is not None:
             y = self._compile_args["target_tensors"]
         dtype = self._dtype()
@@ -185,7 +215,9 @@ class Trainer:
             y_shapes = [None] * len(self.outputs)
         else:
             y_shapes = data_module.y_shapes(self, y)
-        plan = self._plan if keep_plan and self._plan is not None else self._ensure_plan(y_shapes)
+        plan, engine = self._current_plan() if keep_plan else (None, None)
+        if plan is None:
+            plan, engine = self._ensure_plan(y_shapes)
         if y is None:
             ys = [np.zeros((0, 0), dtype) for _ in plan.outputs]
             for op in plan.outputs:
@@ -197,21 +229,64 @@ class Trainer:
             raise ValueError("You cannot `class_weight` and `sample_weight` at the same time.")
         sws = data_module.as_sample_weights(self, plan.outputs, sample_weight, n, dtype)
         data_module.check_lengths(xs, ys, sws)
-        prepared = Prepared(xs, ys, sws)
+        prepared = Prepared(xs, ys, sws, plan, engine)
         if class_weight is not None:
             prepared = self._with_class_weight(prepared, class_weight)
         return prepared
 
+    def _prepare_inputs(self, x):
+        """Inputs alone, for predict, with the inference engine."""
+        self._graph_for(x)
+        xs = tuple(data_module.as_inputs(self, x, self._dtype()))
+        data_module.check_lengths(xs, [], [])
+        engine = self._inference_engine()
+        return Prepared(xs, (), (), engine.plan, engine)
+
     def _with_class_weight(self, prepared, class_weight):
-        plan = self._plan
+        plan = prepared.plan
         w = data_module.class_weights_to_sample_weights(class_weight, prepared.ys, plan.outputs, prepared.n)
         w = np.ascontiguousarray(np.broadcast_to(w, (prepared.n, plan.outputs[0].rows_per_sample)),
                                  dtype=self._dtype())
-        return Prepared(prepared.xs, prepared.ys, (w,))
+        return prepared.with_weights((w,))
 
     def _needs_targets(self):
         args = self._compile_args or {}
         return args.get("loss") is not None or bool(args.get("metrics")) or bool(args.get("weighted_metrics"))
+
+    def _iterator(self, mode, x, y=None, sample_weight=None, class_weight=None, batch_size=32, shuffle=False,
+                  steps=None, keep_plan=False, prepared=None, workers=None, use_multiprocessing=None,
+                  max_queue_size=None):
+        """The EpochIterator for ``mode`` ('train', 'test' or 'predict') over any supported data."""
+        rng = backend.rng()
+        if prepared is None and is_iterator_like(x):
+            kind = "PyDataset" if is_dataset(x) else "Python generator"
+            for value, name, what in ((y, "y", "the targets"), (sample_weight, "sample_weight",
+                                                                 "the sample weights")):
+                if value is not None:
+                    raise ValueError(f"When providing `x` as a {kind}, `{name}` should not be passed. Instead, "
+                                     f"{what} should be included as part of the {kind}.")
+            if is_dataset(x):
+                adapter = DatasetAdapter(x, shuffle=shuffle, workers=workers, use_multiprocessing=use_multiprocessing,
+                                         max_queue_size=max_queue_size)
+            else:
+                adapter = GeneratorAdapter(x)
+            return EpochIterator(adapter, steps, self._item_converter(mode, class_weight, keep_plan,
+                                                                      adapter.dataset), rng)
+        if prepared is None:
+            prepared = self._prepare_inputs(x) if mode == "predict" else \
+                self._prepare(x, y, sample_weight, class_weight, keep_plan=keep_plan)
+        return EpochIterator(ArrayAdapter(prepared, batch_size, shuffle), steps, None, rng)
+
+    def _item_converter(self, mode, class_weight, keep_plan, dataset):
+        def convert(item):
+            bx, by, bsw = unpack(item, predict=mode == "predict", dataset=dataset)
+            if mode == "predict":
+                return self._prepare_inputs(bx)
+            if class_weight is not None and bsw is not None:
+                raise ValueError("You cannot specify `class_weight` and `sample_weight` at the same time.")
+            return self._prepare(bx, by, bsw, class_weight, keep_plan=keep_plan)
+
+        return convert
 
     # ----------------------------------------------------------- metrics
     def reset_metrics(self):
@@ -220,13 +295,25 @@ class Trainer:
     @property
     def metrics_names(self):
         """Labels of evaluate()'s outputs, in its order (Keras 2's meaning; empty before the first data)."""
-        if self._plan is None or not self.compiled:
+        plan = self._plan
+        if plan is None or not self.compiled:
             return []
-        logs = self._plan.layout.logs(self._state)
-        return self._plan.layout.ordered_names(logs)
+        logs = plan.layout.logs(np.zeros(plan.layout.size, np.float64))
+        return plan.layout.ordered_names(logs)
 
     def _logs(self):
         return self._plan.layout.logs(self._state)
+
+    def _execution_size(self, iterator, hooks, mode, batch_size):
+        """``size()`` for the iterator and the sizer timing calls (None when sizes are fixed)."""
+        spe = self.steps_per_execution
+        if hooks:
+            return (lambda: spe), None
+        if not iterator.chunked:
+            return (lambda: 1), None
+        width = iterator.adapter.data.plan.rand_width if mode == "train" else 0
+        sizer = ChunkSizer(max(spe, chunk_limit(width, batch_size)))
+        return sizer, sizer
 
     # --------------------------------------------------------------- fit
     @_compute
@@ -249,94 +336,116 @@ class Trainer:
         _check_validation_freq(validation_freq)
         if shuffle not in (True, False, "batch"):
             raise ValueError(f"`shuffle` must be a bool or 'batch', got {shuffle!r}")
-        from .generators import is_iterator_like
-
-        if is_iterator_like(x):
-            from .generators import fit_iterator
-
-            return fit_iterator(self, x, epochs=epochs, verbose=verbose, callbacks=callbacks,
-                                validation_data=validation_data, class_weight=class_weight,
-                                initial_epoch=initial_epoch, steps_per_epoch=steps_per_epoch,
-                                validation_steps=validation_steps, validation_freq=validation_freq,
-                                validation_batch_size=validation_batch_size, batch_size=batch_size)
+        if class_weight is not None and sample_weight is not None:
+            raise ValueError("You cannot `class_weight` and `sample_weight` at the same time.")
+        if validation_split and validation_data is None and is_iterator_like(x):
+            raise ValueError("Argument `validation_split` is only supported for tensors or NumPy arrays. Found "
+                             f"incompatible type in the input: {[type(x)]}")
+        loader = _loader_args(workers, use_multiprocessing, max_queue_size)
         batch_size = batch_size or 32
-        if validation_split and validation_data is None:
-            full = self._prepare(x, y, sample_weight)
-            split_at = data_module.split_validation(full.xs, validation_split)
-            train, val = full.take(0, split_at), full.take(split_at, full.n)
-            if class_weight is not None:
-                if sample_weight is not None:
-                    raise ValueError("You cannot `class_weight` and `sample_weight` at the same time.")
-                train = self._with_class_weight(train, class_weight)
-        else:
-            train = self._prepare(x, y, sample_weight, class_weight)
-            val = None
-            if validation_data is not None:
-                vx, vy, vsw = data_module.unpack_validation_data(validation_data)
-                val = self._prepare(vx, vy, vsw, keep_plan=True)
-        return self._fit_arrays(train, val, batch_size, epochs, verbose, callbacks, shuffle, initial_epoch,
-                                steps_per_epoch, validation_steps, validation_batch_size or batch_size,
-                                validation_freq)
+        with self._training("fit"):
+            if validation_split and validation_data is None:
+                full = self._prepare(x, y, sample_weight)
+                split_at = data_module.split_validation(full.xs, validation_split)
+                train, val = full.take(0, split_at), full.take(split_at, full.n)
+                if class_weight is not None:
+                    train = self._with_class_weight(train, class_weight)
+                iterator = self._iterator("train", None, batch_size=batch_size, shuffle=shuffle,
+                                          steps=steps_per_epoch, prepared=train)
+                make_val = functools.partial(self._iterator, "test", None, batch_size=validation_batch_size or
+                                             batch_size, steps=validation_steps, prepared=val)
+            else:
+                iterator = self._iterator("train", x, y, sample_weight, class_weight, batch_size, shuffle,
+                                          steps_per_epoch, **loader)
+                make_val = None
+                if validation_data is not None:
+                    if is_iterator_like(validation_data):
+                        vx, vy, vsw = validation_data, None, None
+                    else:
+                        vx, vy, vsw = data_module.unpack_validation_data(validation_data)
+                    # Built at the first validation: the plan comes from the training data, which a generator
+                    # only supplies once training has started.
+                    make_val = functools.partial(self._iterator, "test", vx, vy, vsw,
+                                                 batch_size=validation_batch_size or batch_size,
+                                                 steps=validation_steps, keep_plan=True, **loader)
+            try:
+                return self._fit_loop(iterator, make_val, epochs, initial_epoch, validation_freq, callbacks,
+                                      verbose)
+            finally:
+                iterator.close()
 
-    def _fit_arrays(self, train, val, batch_size, epochs, verbose, callbacks, shuffle, initial_epoch,
-                    steps_per_epoch, validation_steps, validation_batch_size, validation_freq):
+    def _fit_loop(self, iterator, make_val, epochs, initial_epoch, validation_freq, callbacks, verbose):
         from ..callbacks import CallbackList
         from ..callbacks.progbar_logger import resolve_verbose
 
         verbose = resolve_verbose(verbose)
-        plan = self._plan
-        n = train.n
-        num_batches = math.ceil(n / batch_size)
-        steps = steps_per_epoch or num_batches
         if not isinstance(callbacks, CallbackList):
             callbacks = CallbackList(callbacks, add_history=True, add_progbar=verbose != 0, model=self,
-                                     verbose=verbose, epochs=epochs, steps=steps)
+                                     verbose=verbose, epochs=epochs, steps=iterator.num_batches)
         rng = backend.rng()
+        spe = self.steps_per_execution
         self.stop_training = False
-        order, cursor = None, 0
+        plan, state, val_iterator = None, None, None
+        lrs = np.empty(0, np.float64)
+        rand_buf = np.empty(0, self._dtype())
         logs = {}
         callbacks.on_train_begin()
         hooks = callbacks.needs_batch_hooks("train")
-        chunk = self.steps_per_execution if hooks else max(self.steps_per_execution,
-                                                           chunk_limit(plan.rand_width, batch_size))
-        lrs = np.empty(max(chunk, 1), np.float64)
-        # Uniforms for dropout, refilled in place each call (the same stream as drawing them afresh).
-        rand_buf = np.empty(chunk * batch_size * plan.rand_width, plan.arena.dtype)
-        for epoch in range(initial_epoch, epochs):
-            self.reset_metrics()
-            callbacks.on_epoch_begin(epoch)
-            if order is None or steps_per_epoch is None or cursor >= num_batches:
-                order, cursor = _epoch_order(n, batch_size, shuffle, rng), 0
-            step = 0
-            while step < steps:
-                if cursor >= num_batches:
-                    warnings.warn("Your input ran out of data; interrupting training. Make sure that your dataset "
-                                  "or generator can generate at least `steps_per_epoch * epochs` batches.",
-                                  stacklevel=2)
+        size, sizer = self._execution_size(iterator, hooks, "train", getattr(iterator.adapter, "batch_size", 1))
+        iterator.reset()
+        try:
+            for epoch in range(initial_epoch, epochs):
+                if state is not None:
+                    state[:] = 0.0
+                    self._state = state
+                else:
+                    self.reset_metrics()
+                callbacks.on_epoch_begin(epoch)
+                with contextlib.closing(iterator.enumerate_epoch(size)) as executions:
+                    for step, chunks in executions:
+                        if hooks:
+                            callbacks.on_train_batch_begin(step)
+                        for chunk in chunks:
+                            data = chunk.data
+                            if data.plan is not plan:
+                                plan = data.plan
+                                if state is None or state.shape[0] != plan.layout.size:
+                                    state = np.zeros(plan.layout.size, np.float64)
+                                self._state = state
+                            if lrs.shape[0] < chunk.nsteps:
+                                lrs = np.empty(chunk.nsteps, np.float64)
+                            self.optimizer.learning_rates(chunk.nsteps, lrs)
+                            count = random_count(data.n, chunk.first, chunk.nsteps, chunk.batch_size,
+                                                 plan.rand_width)
+                            if rand_buf.shape[0] < count or rand_buf.dtype != plan.arena.dtype:
+                                rand_buf = np.empty(count, plan.arena.dtype)
+                            # Uniforms for dropout, refilled in place (the same stream as drawing them afresh).
+                            rand = rng.random(out=rand_buf[:count], dtype=plan.arena.dtype)
+                            with sizer.timed(chunk.nsteps) if sizer is not None else contextlib.nullcontext():
+                                data.engine.train(data, chunk.order, chunk.first, chunk.nsteps, chunk.batch_size,
+                                                  state, lrs, rand)
+                        if hooks:
+                            # Keras reports the execution's nominal last step, begin + steps_per_execution - 1, also
+                            # when the data ran out before it.
+                            callbacks.on_train_batch_end(step + spe - 1, plan.layout.logs(state))
+                            if self.stop_training:
+                                break
+                if iterator.exhausted or plan is None:
+                    break  # the data gave nothing this epoch (an exhausted generator): training ends here
+                epoch_logs = plan.layout.logs(state)
+                if make_val is not None and _should_eval(epoch, validation_freq):
+                    if val_iterator is None:
+                        val_iterator = make_val()
+                    val_logs = self._evaluate_loop(val_iterator, callbacks, in_fit=True)
+                    if val_logs is not None:
+                        epoch_logs.update({f"val_{k}": v for k, v in val_logs.items()})
+                callbacks.on_epoch_end(epoch, epoch_logs)
+                logs = epoch_logs
+                if self.stop_training:
                     break
-                nsteps = min(chunk, steps - step, num_batches - cursor)
-                if hooks:
-                    callbacks.on_train_batch_begin(step)
-                self.optimizer.learning_rates(nsteps, lrs)
-                count = random_count(n, cursor, nsteps, batch_size, plan.rand_width)
-                rand = rng.random(out=rand_buf[:count], dtype=plan.arena.dtype)
-                self._engine.train(train, order, cursor, nsteps, batch_size, self._state, lrs, rand)
-                if hooks:
-                    # Keras reports the execution's nominal last step, begin + steps_per_execution - 1, also when
-                    # the data ran out before it.
-                    callbacks.on_train_batch_end(step + self.steps_per_execution - 1, self._logs())
-                step += nsteps
-                cursor += nsteps
-                if hooks and self.stop_training:
-                    break
-            epoch_logs = self._logs()
-            if val is not None and _should_eval(epoch, validation_freq):
-                val_logs = self._evaluate_prepared(val, validation_batch_size, validation_steps, callbacks)
-                epoch_logs.update({f"val_{k}": v for k, v in val_logs.items()})
-            callbacks.on_epoch_end(epoch, epoch_logs)
-            logs = epoch_logs
-            if self.stop_training:
-                break
+        finally:
+            if val_iterator is not None:
+                val_iterator.close()
         callbacks.on_train_end(logs)
         return self.history
 
@@ -349,33 +458,55 @@ class Trainer:
         self._assert_compiled("evaluate")
         batch_size = _check_positive_int(batch_size, "batch_size")
         steps = _check_positive_int(steps, "steps")
-        from .generators import is_iterator_like
-
-        if is_iterator_like(x):
-            from .generators import evaluate_iterator
-
-            logs = evaluate_iterator(self, x, steps=steps, verbose=verbose, callbacks=callbacks)
-        else:
-            prepared = self._prepare(x, y, sample_weight)
-            logs = self._evaluate_prepared(prepared, batch_size or 32, steps, callbacks, verbose=verbose)
+        iterator = self._iterator("test", x, y, sample_weight, batch_size=batch_size or 32, steps=steps,
+                                  **_loader_args(workers, use_multiprocessing, max_queue_size))
+        try:
+            logs, plan = self._evaluate_loop(iterator, callbacks, verbose=verbose, with_plan=True)
+        finally:
+            iterator.close()
         if return_dict:
             return logs
-        results = self._plan.layout.ordered(logs)
+        results = plan.layout.ordered(logs)
         return results[0] if len(results) == 1 else results
 
-    def _evaluate_prepared(self, data, batch_size, steps, callbacks, verbose=0):
-        num_batches = math.ceil(data.n / batch_size)
-        total = min(steps, num_batches) if steps else num_batches
-        callbacks = self._callback_list(callbacks, verbose, total)
-        order = np.arange(data.n, dtype=np.int64)
-        self.reset_metrics()
+    def _evaluate_loop(self, iterator, callbacks, verbose=0, in_fit=False, with_plan=False):
+        """One pass of ``iterator`` in test mode with its own metric state, published to the model at the end.
+        Returns the logs sorted by name (Keras's pythonify_logs), or None inside fit when the data gave nothing."""
+        callbacks = self._callback_list(callbacks, verbose, iterator.num_batches)
+        spe = self.steps_per_execution
+        plan, state = None, None
         callbacks.on_test_begin()
-        self._run_chunks(callbacks, "test", total,
-                         lambda step, nsteps: self._engine.test(data, order, step, nsteps, batch_size, self._state),
-                         lambda first, nsteps: self._logs())
-        logs = dict(sorted(self._logs().items()))  # Keras's pythonify_logs sorts evaluate()'s logs by name
+        hooks = callbacks.needs_batch_hooks("test")
+        size, sizer = self._execution_size(iterator, hooks, "test", getattr(iterator.adapter, "batch_size", 1))
+        iterator.reset()
+        with warnings.catch_warnings():
+            if in_fit:
+                warnings.simplefilter("ignore")  # one warning below says it, not the iterator's
+            with contextlib.closing(iterator.enumerate_epoch(size)) as executions:
+                for step, chunks in executions:
+                    if hooks:
+                        callbacks.on_test_batch_begin(step)
+                    for chunk in chunks:
+                        data = chunk.data
+                        if plan is None:
+                            plan = data.plan
+                            state = np.zeros(plan.layout.size, np.float64)
+                        with sizer.timed(chunk.nsteps) if sizer is not None else contextlib.nullcontext():
+                            data.engine.test(data, chunk.order, chunk.first, chunk.nsteps, chunk.batch_size, state)
+                    if hooks:
+                        callbacks.on_test_batch_end(step + spe - 1, plan.layout.logs(state))
+        if plan is None:
+            if not in_fit:
+                raise ValueError("The data source for evaluate() produced no batches")
+            warnings.warn("The validation data ran out: no validation this epoch (a generator passed as "
+                          "`validation_data` is consumed; pass `validation_steps`, or a PyDataset, to validate "
+                          "every epoch).", stacklevel=3)
+            callbacks.on_test_end({})
+            return None
+        self._state = state
+        logs = dict(sorted(plan.layout.logs(state).items()))
         callbacks.on_test_end(logs)
-        return logs
+        return (logs, plan) if with_plan else logs
 
     def _callback_list(self, callbacks, verbose, steps):
         """The user's callbacks for evaluate/predict, with a progress bar unless verbose is 0; a CallbackList
@@ -388,24 +519,6 @@ class Trainer:
         verbose = resolve_verbose(verbose)
         return CallbackList(callbacks, add_progbar=verbose != 0, model=self, verbose=verbose, epochs=1, steps=steps)
 
-    def _run_chunks(self, callbacks, mode, total, run, batch_logs):
-        """``total`` batches of ``mode`` ('test' or 'predict'), ``run(first, nsteps)`` per engine call: batches of
-        steps_per_execution when a callback uses the batch hooks (whose logs are ``batch_logs(first, nsteps)``),
-        else up to 1024 per call and no hooks."""
-        hooks = callbacks.needs_batch_hooks(mode)
-        chunk = self.steps_per_execution if hooks else max(self.steps_per_execution, 1024)
-        begin = getattr(callbacks, f"on_{mode}_batch_begin")
-        end = getattr(callbacks, f"on_{mode}_batch_end")
-        step = 0
-        while step < total:
-            nsteps = min(chunk, total - step)
-            if hooks:
-                begin(step)
-            run(step, nsteps)
-            if hooks:
-                end(step + self.steps_per_execution - 1, batch_logs(step, nsteps))
-            step += nsteps
-
     # ----------------------------------------------------------- predict
     @_compute
     def predict(self, x, batch_size=None, verbose="auto", steps=None, callbacks=None, max_queue_size=10, workers=1,
@@ -413,36 +526,56 @@ class Trainer:
         check_kwargs(kwargs, (), "predict")
         batch_size = _check_positive_int(batch_size, "batch_size") or 32
         steps = _check_positive_int(steps, "steps")
-        from .generators import is_iterator_like
+        iterator = self._iterator("predict", x, batch_size=batch_size, steps=steps,
+                                  **_loader_args(workers, use_multiprocessing, max_queue_size))
+        try:
+            return self._predict_loop(iterator, callbacks, verbose)
+        finally:
+            iterator.close()
 
-        if is_iterator_like(x):
-            from .generators import predict_iterator
-
-            return predict_iterator(self, x, steps=steps, verbose=verbose, callbacks=callbacks)
-        self._ensure_graph_for(x)
-        self._require_graph()
-        xs = tuple(data_module.as_inputs(self, x, self._dtype()))
-        n = data_module.check_lengths(xs, [], [])
-        return self._predict_arrays(xs, n, batch_size, steps, verbose, callbacks)
-
-    def _predict_arrays(self, xs, n, batch_size, steps, verbose, callbacks):
-        engine = self._inference_engine()
-        plan = engine.plan
-        num_batches = math.ceil(n / batch_size)
-        total = min(steps, num_batches) if steps else num_batches
-        rows = min(n, total * batch_size)
-        outs = tuple(np.empty((rows, Plan.width(t)), plan.arena.dtype) for t in self.outputs)
-        callbacks = self._callback_list(callbacks, verbose, total)
-        order = np.arange(n, dtype=np.int64)
+    def _predict_loop(self, iterator, callbacks, verbose):
+        callbacks = self._callback_list(callbacks, verbose, iterator.num_batches)
+        spe = self.steps_per_execution
+        shapes = [tuple(t.shape[1:]) for t in self.outputs]
+        outs, pieces = None, []
+        if iterator.chunked:
+            adapter = iterator.adapter
+            total = min(iterator.num_batches, adapter.num_batches)
+            rows = min(adapter.data.n, total * adapter.batch_size)
+            outs = tuple(np.empty((rows, Plan.width(t)), adapter.data.plan.arena.dtype) for t in self.outputs)
         callbacks.on_predict_begin()
-        self._run_chunks(callbacks, "predict", total,
-                         lambda step, nsteps: engine.predict(xs, outs, order, step, nsteps, batch_size),
-                         lambda first, nsteps: {"outputs": self._pack_outputs(
-                             [o[first * batch_size:min((first + nsteps) * batch_size, n)].reshape(
-                                 (-1,) + tuple(t.shape[1:])) for o, t in zip(outs, self.outputs)])})
+        hooks = callbacks.needs_batch_hooks("predict")
+        size, sizer = self._execution_size(iterator, hooks, "predict", getattr(iterator.adapter, "batch_size", 1))
+        iterator.reset()
+        with contextlib.closing(iterator.enumerate_epoch(size)) as executions:
+            for step, chunks in executions:
+                if hooks:
+                    callbacks.on_predict_batch_begin(step)
+                produced = []
+                for chunk in chunks:
+                    data = chunk.data
+                    if outs is not None:
+                        target = outs
+                        start, stop = chunk.row_range()
+                    else:
+                        target = tuple(np.empty((data.n, Plan.width(t)), data.plan.arena.dtype)
+                                       for t in self.outputs)
+                        start, stop = 0, data.n
+                        pieces.append(target)
+                    with sizer.timed(chunk.nsteps) if sizer is not None else contextlib.nullcontext():
+                        data.engine.predict(data.xs, target, chunk.order, chunk.first, chunk.nsteps, chunk.batch_size)
+                    produced.append([o[start:stop] for o in target])
+                if hooks:
+                    batch = [np.concatenate([p[i] for p in produced]) if len(produced) > 1 else produced[0][i]
+                             for i in range(len(shapes))]
+                    callbacks.on_predict_batch_end(step + spe - 1, {"outputs": self._pack_outputs(
+                        [b.reshape((-1,) + s) for b, s in zip(batch, shapes)])})
         callbacks.on_predict_end()
-        shaped = [o.reshape((rows,) + tuple(t.shape[1:])) for o, t in zip(outs, self.outputs)]
-        return self._pack_outputs(shaped)
+        if outs is None:
+            if not pieces:
+                raise ValueError("The data source for predict() produced no batches")
+            outs = tuple(np.concatenate([p[i] for p in pieces]) for i in range(len(shapes)))
+        return self._pack_outputs([o.reshape((o.shape[0],) + s) for o, s in zip(outs, shapes)])
 
     # ------------------------------------------------------ batch methods
     @_compute
@@ -450,16 +583,17 @@ class Trainer:
                        return_dict=False):
         self._assert_compiled("train_on_batch")
         self._assert_has_loss()
-        data = self._prepare(x, y, sample_weight, class_weight)
-        if reset_metrics:
-            self.reset_metrics()
-        lrs = np.empty(1, np.float64)
-        self.optimizer.learning_rates(1, lrs)
-        plan = self._plan
-        count = random_count(data.n, 0, 1, data.n, plan.rand_width)
-        rand = backend.rng().random(count, dtype=plan.arena.dtype) if count else np.empty(0, plan.arena.dtype)
-        self._engine.train(data, np.arange(data.n, dtype=np.int64), 0, 1, data.n, self._state, lrs, rand)
-        return self._batch_result(return_dict)
+        with self._training("train_on_batch"):
+            data = self._prepare(x, y, sample_weight, class_weight)
+            plan = data.plan
+            if reset_metrics:
+                self.reset_metrics()
+            lrs = np.empty(1, np.float64)
+            self.optimizer.learning_rates(1, lrs)
+            count = random_count(data.n, 0, 1, data.n, plan.rand_width)
+            rand = backend.rng().random(count, dtype=plan.arena.dtype) if count else np.empty(0, plan.arena.dtype)
+            data.engine.train(data, np.arange(data.n, dtype=np.int64), 0, 1, data.n, self._state, lrs, rand)
+            return self._batch_result(plan, return_dict)
 
     @_compute
     def test_on_batch(self, x, y=None, sample_weight=None, reset_metrics=True, return_dict=False):
@@ -467,23 +601,22 @@ class Trainer:
         data = self._prepare(x, y, sample_weight)
         if reset_metrics:
             self.reset_metrics()
-        self._engine.test(data, np.arange(data.n, dtype=np.int64), 0, 1, data.n, self._state)
-        return self._batch_result(return_dict)
+        data.engine.test(data, np.arange(data.n, dtype=np.int64), 0, 1, data.n, self._state)
+        return self._batch_result(data.plan, return_dict)
 
-    def _batch_result(self, return_dict):
-        logs = self._logs()
+    def _batch_result(self, plan, return_dict):
+        logs = plan.layout.logs(self._state)
         if return_dict:
             return dict(sorted(logs.items()))
-        results = self._plan.layout.ordered(logs)
+        results = plan.layout.ordered(logs)
         return results[0] if len(results) == 1 else results
 
     @_compute
     def predict_on_batch(self, x):
-        self._ensure_graph_for(x)
-        self._require_graph()
-        xs = tuple(data_module.as_inputs(self, x, self._dtype()))
-        n = data_module.check_lengths(xs, [], [])
-        return self._predict_arrays(xs, n, n, None, 0, None)
+        data = self._prepare_inputs(x)
+        outs = tuple(np.empty((data.n, Plan.width(t)), data.plan.arena.dtype) for t in self.outputs)
+        data.engine.predict(data.xs, outs, np.arange(data.n, dtype=np.int64), 0, 1, data.n)
+        return self._pack_outputs([o.reshape((data.n,) + tuple(t.shape[1:])) for o, t in zip(outs, self.outputs)])
 
     # ---------------------------------------------------- Keras 2 names
     def fit_generator(self, generator, steps_per_epoch=None, epochs=1, verbose=1, callbacks=None,
@@ -491,15 +624,29 @@ class Trainer:
                       max_queue_size=10, workers=1, use_multiprocessing=False, shuffle=True, initial_epoch=0):
         return self.fit(generator, steps_per_epoch=steps_per_epoch, epochs=epochs, verbose=verbose,
                         callbacks=callbacks, validation_data=validation_data, validation_steps=validation_steps,
-                        validation_freq=validation_freq, class_weight=class_weight, initial_epoch=initial_epoch)
+                        validation_freq=validation_freq, class_weight=class_weight, initial_epoch=initial_epoch,
+                        shuffle=shuffle, max_queue_size=max_queue_size, workers=workers,
+                        use_multiprocessing=use_multiprocessing)
 
     def evaluate_generator(self, generator, steps=None, callbacks=None, max_queue_size=10, workers=1,
                            use_multiprocessing=False, verbose=0):
-        return self.evaluate(generator, steps=steps, callbacks=callbacks, verbose=verbose)
+        return self.evaluate(generator, steps=steps, callbacks=callbacks, verbose=verbose,
+                             max_queue_size=max_queue_size, workers=workers, use_multiprocessing=use_multiprocessing)
 
     def predict_generator(self, generator, steps=None, callbacks=None, max_queue_size=10, workers=1,
                           use_multiprocessing=False, verbose=0):
-        return self.predict(generator, steps=steps, callbacks=callbacks, verbose=verbose)
+        return self.predict(generator, steps=steps, callbacks=callbacks, verbose=verbose,
+                            max_queue_size=max_queue_size, workers=workers, use_multiprocessing=use_multiprocessing)
+
+
+def _loader_args(workers, use_multiprocessing, max_queue_size):
+    """Keras 2's fit()/evaluate()/predict() arguments for a PyDataset: a value other than the default overrides
+    what the PyDataset says (Keras 3 reads them from the PyDataset only); None keeps the PyDataset's setting."""
+    workers = _check_nonnegative_int(workers, "workers")
+    max_queue_size = _check_positive_int(max_queue_size, "max_queue_size", allow_none=False)
+    return dict(workers=None if workers == 1 else workers,
+                use_multiprocessing=True if use_multiprocessing else None,
+                max_queue_size=None if max_queue_size == 10 else max_queue_size)
 
 
 def _check_validation_freq(validation_freq):
@@ -521,15 +668,3 @@ def _should_eval(epoch, validation_freq):
     if isinstance(validation_freq, numbers.Integral):
         return epoch % validation_freq == 0
     return epoch in validation_freq
-
-
-def _epoch_order(n, batch_size, shuffle, rng):
-    order = np.arange(n, dtype=np.int64)
-    if shuffle == "batch":
-        full = (n // batch_size) * batch_size
-        blocks = order[:full].reshape(-1, batch_size)
-        rng.shuffle(blocks)
-        order = np.concatenate([blocks.reshape(-1), order[full:]])
-    elif shuffle:
-        rng.shuffle(order)
-    return np.ascontiguousarray(order)

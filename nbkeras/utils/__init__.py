@@ -41,9 +41,22 @@ def to_categorical(x, num_classes=None):
 class PyDataset:
     """Keras 3's PyDataset (Keras 2's Sequence): ``__len__`` batches, ``__getitem__(i)`` returns (x, y[, w]).
 
-    ``workers``, ``use_multiprocessing`` and ``max_queue_size`` are accepted for compatibility; batches are read
-    in the training thread, in order.
+    Args:
+        workers: threads (or processes) that prefetch batches during fit/evaluate/predict; prefetching happens
+            when ``workers > 1``, or ``workers >= 1`` with ``use_multiprocessing`` (Keras 3's rule). Batches are
+            always delivered in order.
+        use_multiprocessing: prefetch in processes (forked where the platform can fork, so the dataset need not
+            pickle there) instead of threads: for CPU-bound Python in ``__getitem__``.
+        max_queue_size: how many batches may be computed ahead of training.
+
+    Keras 2 passed these to ``fit()``; nbkeras accepts them there too, and a value given to ``fit()`` other than
+    its default wins. A subclass that does not call ``super().__init__()`` gets the defaults. ``fit(shuffle=True)``
+    (the default) visits the batches in a new random order every epoch, as Keras 3 does.
     """
+
+    workers = 1
+    use_multiprocessing = False
+    max_queue_size = 10
 
     def __init__(self, workers=1, use_multiprocessing=False, max_queue_size=10):
         self.workers = workers
@@ -58,7 +71,14 @@ class PyDataset:
 
     @property
     def num_batches(self):
+        """Number of batches (``len(self)``); None for an endless dataset."""
         return len(self)
+
+    def __iter__(self):
+        n = self.num_batches
+        indices = range(n) if n is not None else iter(int, 1)
+        for i, index in enumerate(indices):
+            yield self[i]
 
     def on_epoch_begin(self):
         pass
