@@ -17,11 +17,23 @@ What Keras 3 does with padding (read in keras/src/backend/jax/nn.py, ``max_pool`
 
 Geometry is checked at the top of every kernel: pools and strides >= 1, 0 <= pad < pool, and every window holds at
 least one input position ((OH - 1) * stride_h - pad_top <= H - 1), so no window is all padding.
+
+Max pooling keeps, per output, the index of the input position that won, for the backward pass. The index is
+stored in a float array of the input's dtype (a step's scratch buffers are all float): float32 represents every
+integer up to 2**24 exactly and float64 up to 2**53, so a per-image index space (H * W, or S for global pooling)
+beyond that raises ValueError rather than rounding an index.
 """
 
 import numpy as np
 
 from ..policy import kernel
+
+
+@kernel
+def _index_space_ok(argmax, positions):
+    """True when every index in [0, positions) is exactly representable in argmax's float dtype."""
+    limit = 2**24 if argmax.itemsize == 4 else 2**53
+    return positions <= limit
 
 
 @kernel
@@ -46,8 +58,9 @@ def _pool_shapes_ok(x, out, pool_h, pool_w, stride_h, stride_w, pad_top, pad_lef
 def max_pool2d_forward(x, out, argmax, pool_h, pool_w, stride_h, stride_w, pad_top, pad_left):
     """out[n, i, j, c] = max of x[n, h, w, c] over the valid positions (h, w) of window (i, j).
 
-    argmax (int64, out's shape) records where each maximum came from as the spatial index h * W + w within the
-    image (channel and sample are those of the output position), for ``max_pool2d_backward``.
+    argmax (out's shape, a float array holding integers) records where each maximum came from as the spatial index
+    h * W + w within the image (channel and sample are those of the output position), for ``max_pool2d_backward``.
+    H * W must be at most 2**24 for a float32 argmax (2**53 for float64), so every index is exact.
     Ties: the first maximum in row-major window order wins (a strict comparison while scanning rows, then
     columns), so a tied window sends its whole gradient to one position. A NaN in a window wins (the first one),
     so NaN propagates as it does through Keras's max.
@@ -58,6 +71,9 @@ def max_pool2d_forward(x, out, argmax, pool_h, pool_w, stride_h, stride_w, pad_t
     if not _pool_shapes_ok(x, out, pool_h, pool_w, stride_h, stride_w, pad_top, pad_left):
         raise ValueError("max_pool2d_forward: x, out and the pool geometry do not agree")
     n_, h_, w_, c_ = x.shape
+    if not _index_space_ok(argmax, h_ * w_):
+        raise ValueError("max_pool2d_forward: H * W exceeds the integers argmax's dtype holds exactly")
+    t = argmax.dtype.type
     for n in range(n_):
         for i in range(out.shape[1]):
             h0 = i * stride_h - pad_top
@@ -71,7 +87,7 @@ def max_pool2d_forward(x, out, argmax, pool_h, pool_w, stride_h, stride_w, pad_t
                 for h in range(hs, he):
                     for w in range(ws, we):
                         xr = x[n, h, w]
-                        p = h * w_ + w
+                        p = t(h * w_ + w)
                         if first:
                             for c in range(c_):
                                 o[c] = xr[c]
@@ -89,6 +105,9 @@ def max_pool2d_forward(x, out, argmax, pool_h, pool_w, stride_h, stride_w, pad_t
 def max_pool2d_backward(argmax, dy, dx):
     """dx = 0, then dx[n, h, w, c] += dy[n, i, j, c] at (h, w) = divmod(argmax[n, i, j, c], W).
 
+    argmax is the forward's (float, holding integer indices); every entry is checked to be an integer in
+    [0, H * W) before anything is written.
+
     The gradient of a maximum goes to the position that won; where windows overlap (stride < pool) one input can
     win several windows and collects every one of their gradients. Skipped when dx has size 0.
     """
@@ -103,12 +122,14 @@ def max_pool2d_backward(argmax, dy, dx):
     hw = h_ * w_
     if hw >= 2**31:
         raise ValueError("max_pool2d_backward: more than 2**31 positions per image")
+    top = argmax.dtype.type(hw)
     for n in range(n_):  # validate every index before writing: a bad one must not scribble out of bounds
         for i in range(dy.shape[1]):
             for j in range(dy.shape[2]):
                 for c in range(c_):
                     p = argmax[n, i, j, c]
-                    if p < 0 or p >= hw:
+                    # written so that NaN fails too; a fractional index is no index
+                    if not (p >= 0 and p < top) or p != np.floor(p):
                         raise ValueError("max_pool2d_backward: argmax holds an index outside dx")
     zero = dx.dtype.type(0.0)
     for n in range(n_):
@@ -232,7 +253,8 @@ def global_avg_pool_backward(dy, dx):
 
 @kernel
 def global_max_pool_forward(x, out, argmax):
-    """out[n, c] = max over s of x[n, s, c]; argmax[n, c] (int64) = the first s attaining it (NaN wins)."""
+    """out[n, c] = max over s of x[n, s, c]; argmax[n, c] = the first s attaining it (NaN wins), stored in a
+    float array (S at most 2**24 for float32, 2**53 for float64)."""
     if x.shape[0] != out.shape[0] or x.shape[2] != out.shape[1]:
         raise ValueError("global_max_pool_forward: out must be (N, C) for x (N, S, C)")
     if argmax.shape[0] != out.shape[0] or argmax.shape[1] != out.shape[1]:
@@ -240,27 +262,31 @@ def global_max_pool_forward(x, out, argmax):
     if x.shape[1] < 1 and x.shape[0] * x.shape[2] > 0:
         raise ValueError("global_max_pool_forward: x has no spatial positions")
     n_, s_, c_ = x.shape
+    if not _index_space_ok(argmax, s_):
+        raise ValueError("global_max_pool_forward: S exceeds the integers argmax's dtype holds exactly")
     if s_ == 0:  # then N * C == 0 (checked above): nothing to do
         return
+    t = argmax.dtype.type
     for n in range(n_):
         o = out[n]
         a = argmax[n]
         x0 = x[n, 0]
         for c in range(c_):
             o[c] = x0[c]
-            a[c] = 0
+            a[c] = t(0)
         for s in range(1, s_):
             xr = x[n, s]
             for c in range(c_):
                 v = xr[c]
                 if v > o[c] or (v != v and o[c] == o[c]):
                     o[c] = v
-                    a[c] = s
+                    a[c] = t(s)
 
 
 @kernel
 def global_max_pool_backward(argmax, dy, dx):
-    """dx = 0, then dx[n, argmax[n, c], c] = dy[n, c]. Skipped when dx has size 0."""
+    """dx = 0, then dx[n, argmax[n, c], c] = dy[n, c] (argmax float, holding integers). Skipped when dx has
+    size 0."""
     if dx.size == 0:
         return
     if argmax.shape[0] != dy.shape[0] or argmax.shape[1] != dy.shape[1]:
@@ -268,9 +294,11 @@ def global_max_pool_backward(argmax, dy, dx):
     if dx.shape[0] != dy.shape[0] or dx.shape[2] != dy.shape[1]:
         raise ValueError("global_max_pool_backward: dy must be (N, C) for dx (N, S, C)")
     n_, s_, c_ = dx.shape
+    top = argmax.dtype.type(s_)
     for n in range(n_):
         for c in range(c_):
-            if argmax[n, c] < 0 or argmax[n, c] >= s_:
+            p = argmax[n, c]
+            if not (p >= 0 and p < top) or p != np.floor(p):
                 raise ValueError("global_max_pool_backward: argmax holds an index outside dx")
     zero = dx.dtype.type(0.0)
     for n in range(n_):
@@ -278,4 +306,4 @@ def global_max_pool_backward(argmax, dy, dx):
             for c in range(c_):
                 dx[n, s, c] = zero
         for c in range(c_):
-            dx[n, argmax[n, c], c] = dy[n, c]
+            dx[n, int(argmax[n, c]), c] = dy[n, c]

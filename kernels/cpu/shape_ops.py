@@ -239,24 +239,24 @@ def upsample2d_bilinear_backward(dy, dx, size_h, size_w):
 # ---------------------------------------------------------------------------------------------- permute
 
 @kernel
-def _permute_plan(a, b, dims, perm):
+def _permute_plan(a, b, d0, d1, d2, d3, p0, p1, p2, p3):
     """Validate, then return (samples, sample size, out dims (4,), input strides per out axis (4,)).
 
     Returns samples = -1 when the arguments are inconsistent (the public kernels raise their own message).
-    Axes are left-padded to rank 4 with length 1, stride 0.
     """
-    rank = dims.shape[0]
+    dims = np.array((d0, d1, d2, d3), np.int64)
+    perm = np.array((p0, p1, p2, p3), np.int64)
     od = np.ones(4, np.int64)
     ostride = np.zeros(4, np.int64)
-    if rank < 1 or rank > 4 or perm.shape[0] != rank or a.size != b.size:
+    if a.size != b.size:
         return -1, 0, od, ostride
     size = 1
-    for k in range(rank):
+    for k in range(4):
         if dims[k] < 0:
             return -1, 0, od, ostride
         size *= dims[k]
         seen = 0
-        for q in range(rank):
+        for q in range(4):
             if perm[q] == k:
                 seen += 1
         if seen != 1:
@@ -269,12 +269,12 @@ def _permute_plan(a, b, dims, perm):
         return -1, 0, od, ostride
     istride = np.empty(4, np.int64)
     s = 1
-    for k in range(rank - 1, -1, -1):
+    for k in range(3, -1, -1):
         istride[k] = s
         s *= dims[k]
-    for k in range(rank):
-        od[4 - rank + k] = dims[perm[k]]
-        ostride[4 - rank + k] = istride[perm[k]]
+    for k in range(4):
+        od[k] = dims[perm[k]]
+        ostride[k] = istride[perm[k]]
     return a.size // size, size, od, ostride
 
 
@@ -298,26 +298,28 @@ def _permute_copy(src, dst, samples, size, od, ostride, gather):
 
 
 @kernel
-def permute_forward(x, out, dims, perm):
+def permute_forward(x, out, d0, d1, d2, d3, p0, p1, p2, p3):
     """Each sample's tensor transposed: out_sample = x_sample.transpose(perm) (Keras's Permute, batch excluded).
 
-    x and out are flat (1-D) views of the whole batch; dims (int64) is the per-sample input shape (rank 1-4) and
-    perm (int64) a permutation of 0..rank-1, so out_sample has shape dims[perm]. Keras's 1-based ``dims`` become
+    x and out are flat (1-D) views of the whole batch. (d0, d1, d2, d3) is the per-sample input shape and
+    (p0, p1, p2, p3) a permutation of 0..3, so out_sample has shape dims[perm]. Scalars rather than arrays, so a
+    step description can pass them as constants: a lower-rank shape is left-padded with 1s and its permutation
+    shifted (rank 2 dims (a, b), perm (1, 0) become (1, 1, a, b), (0, 1, 3, 2)). Keras's 1-based ``dims`` become
     0-based here.
     """
-    samples, size, od, ostride = _permute_plan(x, out, dims, perm)
+    samples, size, od, ostride = _permute_plan(x, out, d0, d1, d2, d3, p0, p1, p2, p3)
     if samples < 0:
         raise ValueError("permute_forward: dims, perm and the array sizes do not agree")
     _permute_copy(x, out, samples, size, od, ostride, True)
 
 
 @kernel
-def permute_backward(dy, dx, dims, perm):
-    """dx_sample = dy_sample.transpose(inverse of perm): the forward's copy run backwards. dims and perm are
+def permute_backward(dy, dx, d0, d1, d2, d3, p0, p1, p2, p3):
+    """dx_sample = dy_sample.transpose(inverse of perm): the forward's copy run backwards. The dims and perm are
     the forward's (the input shape and the permutation). Skipped when dx has size 0."""
     if dx.size == 0:
         return
-    samples, size, od, ostride = _permute_plan(dy, dx, dims, perm)
+    samples, size, od, ostride = _permute_plan(dy, dx, d0, d1, d2, d3, p0, p1, p2, p3)
     if samples < 0:
         raise ValueError("permute_backward: dims, perm and the array sizes do not agree")
     _permute_copy(dy, dx, samples, size, od, ostride, False)

@@ -1,7 +1,8 @@
 """Pooling kernels: forward against explicit-loop NumPy references over random geometry (pools, strides, pads,
 output sizes), gradients against central differences (max pooling on tie-free inputs), float32 against float64,
 Keras 3's valid-count divisor for padded average windows, tie and NaN rules, skipped dx, no mutation of inputs,
-and ValueError for inconsistent shapes."""
+and ValueError for inconsistent shapes. Max pooling's argmax is a float array of the input's dtype holding integer
+indices (the step's scratch is all float)."""
 
 import numpy as np
 import pytest
@@ -70,7 +71,7 @@ def ref_avg(x, geom, oh, ow):
 
 def max_fwd(x, geom, oh, ow):
     out = np.full((x.shape[0], oh, ow, x.shape[3]), np.nan, x.dtype)
-    arg = np.full(out.shape, -7, np.int64)
+    arg = np.full(out.shape, -7, x.dtype)
     pooling.max_pool2d_forward(x, out, arg, *geom)
     return out, arg
 
@@ -120,6 +121,7 @@ def test_max_float32_agrees_with_float64(case, seed):
     out32, arg32 = max_fwd(x.astype(np.float32), geom, oh, ow)
     out64, arg64 = max_fwd(x, geom, oh, ow)
     assert_f32_close(out32, out64)
+    assert arg32.dtype == np.float32 and arg64.dtype == np.float64
     np.testing.assert_array_equal(arg32, arg64)
     assert_f32_close(max_bwd(arg32, dy, x.shape, np.float32),
                      max_bwd(arg64, dy.astype(np.float64), x.shape, np.float64))
@@ -207,7 +209,7 @@ def gavg_bwd(dy, x_shape, dtype):
 
 def gmax_fwd(x):
     out = np.full((x.shape[0], x.shape[2]), np.nan, x.dtype)
-    arg = np.full(out.shape, -7, np.int64)
+    arg = np.full(out.shape, -7, x.dtype)
     pooling.global_max_pool_forward(x, out, arg)
     return out, arg
 
@@ -279,19 +281,19 @@ def test_empty_dx_is_skipped(rng):
     pooling.max_pool2d_backward(arg, out, empty)
     pooling.avg_pool2d_backward(out, empty, 2, 2, 1, 1, 0, 0)
     pooling.global_avg_pool_backward(np.ones((1, 2)), np.empty((0, 0, 0)))
-    pooling.global_max_pool_backward(np.zeros((1, 2), np.int64), np.ones((1, 2)), np.empty((0, 0, 0)))
+    pooling.global_max_pool_backward(np.zeros((1, 2)), np.ones((1, 2)), np.empty((0, 0, 0)))
 
 
 def test_bad_arguments_raise(rng):
     x = rng.standard_normal((2, 4, 4, 3))
-    out, arg = np.zeros((2, 2, 2, 3)), np.zeros((2, 2, 2, 3), np.int64)
+    out, arg = np.zeros((2, 2, 2, 3)), np.zeros((2, 2, 2, 3))
     geometry = "x, out and the pool geometry do not agree"
     for geom, shape in [((2, 2, 2, 2, 2, 0), (2, 2, 2, 3)),   # pad >= pool
                         ((2, 2, 2, 2, 0, 0), (2, 3, 2, 3)),   # window 3 starts at row 4, past the input
                         ((2, 2, 0, 2, 0, 0), (2, 2, 2, 3)),   # stride 0
                         ((2, 2, 2, 2, 0, 0), (1, 2, 2, 3)),   # batch differs
                         ((2, 2, 2, 2, 0, 0), (2, 2, 2, 2))]:  # channels differ
-        o, a = np.zeros(shape), np.zeros(shape, np.int64)
+        o, a = np.zeros(shape), np.zeros(shape)
         with pytest.raises(ValueError, match="max_pool2d_forward: " + geometry):
             pooling.max_pool2d_forward(x, o, a, *geom)
         with pytest.raises(ValueError, match="avg_pool2d_forward: " + geometry):
@@ -299,18 +301,45 @@ def test_bad_arguments_raise(rng):
         with pytest.raises(ValueError, match="avg_pool2d_backward: dy, dx and the pool geometry do not agree"):
             pooling.avg_pool2d_backward(o, np.zeros_like(x), *geom)
     with pytest.raises(ValueError, match="argmax must have the shape of out"):
-        pooling.max_pool2d_forward(x, out, np.zeros((2, 2, 1, 3), np.int64), 2, 2, 2, 2, 0, 0)
+        pooling.max_pool2d_forward(x, out, np.zeros((2, 2, 1, 3)), 2, 2, 2, 2, 0, 0)
     dx = np.zeros_like(x)
     with pytest.raises(ValueError, match="argmax holds an index outside dx"):
         pooling.max_pool2d_backward(np.full_like(arg, 16), out, dx)
     np.testing.assert_array_equal(dx, 0.0)  # nothing written before the check
     with pytest.raises(ValueError, match="argmax must have the shape of dy"):
-        pooling.max_pool2d_backward(np.zeros((2, 2, 1, 3), np.int64), out, dx)
+        pooling.max_pool2d_backward(np.zeros((2, 2, 1, 3)), out, dx)
     with pytest.raises(ValueError, match="out must be"):
         pooling.global_avg_pool_forward(x.reshape(2, 16, 3), np.zeros((2, 2)))
     with pytest.raises(ValueError, match="out must be"):
-        pooling.global_max_pool_forward(x.reshape(2, 16, 3), np.zeros((2, 2)), np.zeros((2, 2), np.int64))
+        pooling.global_max_pool_forward(x.reshape(2, 16, 3), np.zeros((2, 2)), np.zeros((2, 2)))
     with pytest.raises(ValueError, match="argmax must have the shape of out"):
-        pooling.global_max_pool_forward(x.reshape(2, 16, 3), np.zeros((2, 3)), np.zeros((2, 2), np.int64))
+        pooling.global_max_pool_forward(x.reshape(2, 16, 3), np.zeros((2, 3)), np.zeros((2, 2)))
     with pytest.raises(ValueError, match="argmax holds an index outside dx"):
-        pooling.global_max_pool_backward(np.full((2, 3), 16, np.int64), np.zeros((2, 3)), np.zeros((2, 16, 3)))
+        pooling.global_max_pool_backward(np.full((2, 3), 16.0), np.zeros((2, 3)), np.zeros((2, 16, 3)))
+
+
+@pytest.mark.parametrize("bad", [-1.0, 1.5, np.nan, np.inf])
+def test_max_backward_rejects_non_index_argmax(bad):
+    dy = np.ones((1, 1, 1, 1))
+    dx = np.zeros((1, 2, 2, 1))
+    with pytest.raises(ValueError, match="max_pool2d_backward: argmax holds an index outside dx"):
+        pooling.max_pool2d_backward(np.full((1, 1, 1, 1), bad), dy, dx)
+    with pytest.raises(ValueError, match="global_max_pool_backward: argmax holds an index outside dx"):
+        pooling.global_max_pool_backward(np.full((1, 1), bad), np.ones((1, 1)), np.zeros((1, 4, 1)))
+    np.testing.assert_array_equal(dx, 0.0)
+
+
+def test_index_space_beyond_float32_integers_raises():
+    """float32 holds every integer up to 2**24: more positions per image than that cannot be indexed exactly.
+    Zero channels keep the arrays empty while the spatial sizes are huge."""
+    side = 4097  # 4097**2 > 2**24
+    x = np.empty((1, side, side, 0), np.float32)
+    with pytest.raises(ValueError, match="max_pool2d_forward: H \\* W exceeds"):
+        pooling.max_pool2d_forward(x, np.empty((1, side, side, 0), np.float32),
+                                   np.empty((1, side, side, 0), np.float32), 1, 1, 1, 1, 0, 0)
+    # float64 indices are exact far beyond that
+    pooling.max_pool2d_forward(x.astype(np.float64), np.empty((1, side, side, 0)), np.empty((1, side, side, 0)),
+                               1, 1, 1, 1, 0, 0)
+    g = np.empty((1, 2**24 + 1, 0), np.float32)
+    with pytest.raises(ValueError, match="global_max_pool_forward: S exceeds"):
+        pooling.global_max_pool_forward(g, np.empty((1, 0), np.float32), np.empty((1, 0), np.float32))

@@ -116,6 +116,19 @@ def test_upsample_bilinear_by_hand():
 
 # ---------------------------------------------------------------------------------------------- permute
 
+def perm_args(dims, perm):
+    """The kernels' eight scalars: dims left-padded with 1s to rank 4, the permutation shifted to match."""
+    dims, perm = [int(d) for d in dims], [int(p) for p in perm]
+    pad = 4 - len(dims)
+    return [1] * pad + dims + list(range(pad)) + [p + pad for p in perm]
+
+
+def permute_run(fn, a, out_size, dims, perm):
+    out = np.full(out_size, np.nan, a.dtype)
+    fn(a, out, *perm_args(dims, perm))
+    return out
+
+
 @st.composite
 def permute_cases(draw):
     rank = draw(st.integers(1, 4))
@@ -134,16 +147,16 @@ def test_permute(case, seed):
     for n in range(batch):
         for idx in np.ndindex(*dims):
             want[(n, *[idx[p] for p in perm])] = x[(n, *idx)]
-    flat = run(ops.permute_forward, x.reshape(-1), (x.size,), dims, perm)
+    flat = permute_run(ops.permute_forward, x.reshape(-1), (x.size,), dims, perm)
     np.testing.assert_array_equal(flat, want.reshape(-1))
     dy = upstream_like(want.shape, np.random.default_rng(seed))
-    dx = run(ops.permute_backward, dy.reshape(-1), (x.size,), dims, perm)
+    dx = permute_run(ops.permute_backward, dy.reshape(-1), (x.size,), dims, perm)
     inverse = np.argsort(perm)
     np.testing.assert_array_equal(dx.reshape(x.shape), dy.transpose(0, *(inverse + 1)))
-    check_gradient(lambda a: run(ops.permute_forward, a.reshape(-1), (a.size,), dims, perm).reshape(want.shape),
-                   [x], dx.reshape(x.shape), 0, dy)
-    np.testing.assert_array_equal(run(ops.permute_forward, x.astype(np.float32).reshape(-1), (x.size,), dims, perm),
-                                  flat.astype(np.float32))
+    check_gradient(lambda a: permute_run(ops.permute_forward, a.reshape(-1), (a.size,), dims, perm)
+                   .reshape(want.shape), [x], dx.reshape(x.shape), 0, dy)
+    flat32 = permute_run(ops.permute_forward, x.astype(np.float32).reshape(-1), (x.size,), dims, perm)
+    np.testing.assert_array_equal(flat32, flat.astype(np.float32))
 
 
 # ---------------------------------------------------------------------------------------------- dropout
@@ -225,7 +238,7 @@ def test_inputs_are_not_mutated_and_dtype_is_kept(dtype, rng):
     outs = [run(ops.zero_pad2d_forward, x, (2, 5, 7, 2), 1, 2), run(ops.crop2d_forward, x, (2, 2, 2, 2), 1, 1),
             run(ops.upsample2d_nearest_forward, x, (2, 6, 4, 2), 2, 1),
             run(ops.upsample2d_bilinear_forward, x, (2, 6, 8, 2), 2, 2),
-            run(ops.permute_forward, x.reshape(-1), (x.size,), np.array([3, 4, 2]), np.array([2, 1, 0]))]
+            permute_run(ops.permute_forward, x.reshape(-1), (x.size,), np.array([3, 4, 2]), np.array([2, 1, 0]))]
     grads = [run(ops.zero_pad2d_backward, outs[0], x.shape, 1, 2), run(ops.crop2d_backward, outs[1], x.shape, 1, 1),
              run(ops.upsample2d_nearest_backward, outs[2], x.shape, 2, 1),
              run(ops.upsample2d_bilinear_backward, outs[3], x.shape, 2, 2)]
@@ -242,7 +255,7 @@ def test_empty_dx_is_skipped():
     ops.crop2d_backward(dy4, e4, 0, 0)
     ops.upsample2d_nearest_backward(dy4, e4, 2, 2)
     ops.upsample2d_bilinear_backward(dy4, e4, 2, 2)
-    ops.permute_backward(np.ones(4), np.empty(0), np.array([2, 2]), np.array([1, 0]))
+    ops.permute_backward(np.ones(4), np.empty(0), *perm_args([2, 2], [1, 0]))
     ops.dropout_backward(np.ones(4), 0.5, True, np.ones(4), np.empty(0))
     ops.spatial_dropout_backward(np.ones((1, 1)), 0.5, True, np.ones((1, 4, 1)), np.empty((0, 0, 0)))
 
@@ -271,13 +284,12 @@ def test_bad_arguments_raise():
          "spatial_dropout_backward: rate"),
     ]
     flat = np.ones(12)
-    for dims, perm, out_size in [([3, 4], [0, 0], 12), ([3, 4], [1, 0, 2], 12), ([5, 2], [1, 0], 12),
-                                 ([3, 4], [1, 0], 11), ([1, 1, 1, 3, 4], [0, 1, 2, 3, 4], 12), ([], [], 12),
-                                 ([3, -4], [1, 0], 12), ([3, 4], [2, 0], 12)]:
-        d, p = np.array(dims, np.int64), np.array(perm, np.int64)
-        cases.append((lambda d=d, p=p, s=out_size: ops.permute_forward(flat, np.empty(s), d, p),
+    for args, out_size in [((1, 1, 3, 4, 0, 1, 3, 3), 12), ((1, 1, 3, 4, 0, 1, 4, 2), 12),
+                           ((1, 1, 5, 2, 0, 1, 3, 2), 12), ((1, 1, 3, 4, 0, 1, 3, 2), 11),
+                           ((1, 1, 3, -4, 0, 1, 3, 2), 12), ((1, 1, 3, 4, 0, 1, -1, 2), 12)]:
+        cases.append((lambda a=args, s=out_size: ops.permute_forward(flat, np.empty(s), *a),
                       "permute_forward: dims, perm and the array sizes do not agree"))
-        cases.append((lambda d=d, p=p, s=out_size: ops.permute_backward(flat, np.empty(s), d, p),
+        cases.append((lambda a=args, s=out_size: ops.permute_backward(flat, np.empty(s), *a),
                       "permute_backward: dims, perm and the array sizes do not agree"))
     for call, message in cases:
         with pytest.raises(ValueError, match=message):
