@@ -110,7 +110,8 @@ def check_description(make_layer, input_shapes, seed=0, check_gradients=True, in
             # The step's own loss (the MSE plus any penalties) with learning rate 0: a forward pass in training
             # mode with the same dropout uniforms; only non-trainable state (moving statistics) changes.
             keras.utils.set_random_seed(seed + 1)
-            return float(model.train_on_batch(xs, targets))
+            result = model.train_on_batch(xs, targets)
+            return float(result[0] if isinstance(result, list) else result)
 
         model.set_weights(w0)
         for var, analytic in zip(model.trainable_weights, compiled["grads"]):
