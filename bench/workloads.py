@@ -12,6 +12,9 @@ Workloads (see the issue that defines them):
       60,000 synthetic samples labelled by a fixed random teacher network, batch 128, one epoch after a warm-up.
   W2  the same at batch 32.
   W4  Dense 8-16 tanh-1, MSE, SGD 0.01 momentum 0.9, 100,000 samples, batch 32.
+  W3  CNN on 28x28x1: Conv2D(32, 3, relu), MaxPooling2D(2), Conv2D(64, 3, relu), MaxPooling2D(2), Flatten,
+      Dense(10, softmax); sparse categorical crossentropy, Adam 1e-3, 6,000 synthetic images labelled by a fixed
+      random linear teacher, batch 64. PyTorch's loop runs the same network in NCHW with its default threads.
 """
 
 import argparse
@@ -29,6 +32,7 @@ WORKLOADS = {
     "W2": dict(sizes=(784, 256, 128, 10), acts=("relu", "relu", "softmax"), loss="sparse_ce", opt="adam", n=60000,
                batch=32),
     "W4": dict(sizes=(8, 16, 1), acts=("tanh", "linear"), loss="mse", opt="sgd", n=100000, batch=32),
+    "W3": dict(cnn=True, sizes=(784, 10), loss="sparse_ce", opt="adam", n=6000, batch=64),
 }
 
 
@@ -36,6 +40,10 @@ def make_data(spec, seed=0):
     """Inputs ~ N(0, 1); targets from a fixed random teacher network of the same shape (labels by argmax)."""
     rng = np.random.default_rng(seed)
     sizes = spec["sizes"]
+    if spec.get("cnn"):
+        x = rng.random(size=(spec["n"], 28, 28, 1)).astype("float32")
+        teacher = rng.normal(size=(784, 10)).astype("float32")
+        return x, (x.reshape(spec["n"], -1) @ teacher).argmax(axis=1).astype("int64")
     x = rng.normal(size=(spec["n"], sizes[0])).astype("float32")
     h = x
     for i in range(len(sizes) - 1):
@@ -59,9 +67,15 @@ class KerasScriptRunner:
             os.environ.setdefault("KERAS_BACKEND", "jax")
         keras = __import__(self.module)
         keras.utils.set_random_seed(0)
-        layers = [keras.Input((spec["sizes"][0],))]
-        for units, act in zip(spec["sizes"][1:], spec["acts"]):
-            layers.append(keras.layers.Dense(units, activation=act))
+        if spec.get("cnn"):
+            L = keras.layers
+            layers = [keras.Input((28, 28, 1)), L.Conv2D(32, 3, activation="relu"), L.MaxPooling2D(2),
+                      L.Conv2D(64, 3, activation="relu"), L.MaxPooling2D(2), L.Flatten(),
+                      L.Dense(10, activation="softmax")]
+        else:
+            layers = [keras.Input((spec["sizes"][0],))]
+            for units, act in zip(spec["sizes"][1:], spec["acts"]):
+                layers.append(keras.layers.Dense(units, activation=act))
         self.model = keras.Sequential(layers)
         opt = keras.optimizers.Adam(1e-3) if spec["opt"] == "adam" else keras.optimizers.SGD(0.01, momentum=0.9)
         loss = "sparse_categorical_crossentropy" if spec["loss"] == "sparse_ce" else "mse"
@@ -89,7 +103,12 @@ class TorchRunner:
         torch.manual_seed(0)
         mods = []
         sizes = spec["sizes"]
-        for i, act in enumerate(spec["acts"]):
+        if spec.get("cnn"):
+            nn = torch.nn
+            mods = [nn.Conv2d(1, 32, 3), nn.ReLU(), nn.MaxPool2d(2), nn.Conv2d(32, 64, 3), nn.ReLU(), nn.MaxPool2d(2),
+                    nn.Flatten(), nn.Linear(64 * 5 * 5, 10)]
+            x = np.ascontiguousarray(x.transpose(0, 3, 1, 2))  # PyTorch's NCHW
+        for i, act in enumerate(() if spec.get("cnn") else spec["acts"]):
             mods.append(torch.nn.Linear(sizes[i], sizes[i + 1]))
             if act == "relu":
                 mods.append(torch.nn.ReLU())
