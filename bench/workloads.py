@@ -161,6 +161,9 @@ def worker(name, workload, conn):
         t = time.perf_counter()
         runner.epoch()
         conn.send(time.perf_counter() - t)
+    import resource
+
+    conn.send(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)  # peak RSS, MiB
 
 
 def versions():
@@ -217,14 +220,17 @@ def main():
                 time.sleep(args.settle)
                 pipes[name].send("epoch")
                 times[name].append(pipes[name].recv())
+        rss = {}
         for name in frameworks:
             pipes[name].send("stop")
+            rss[name] = pipes[name].recv()
         for proc in procs:
             proc.join(timeout=60)
         rate = {name: spec["n"] / statistics.median(times[name]) for name in frameworks}
         ratios = [f"{rate['nbkeras'] / rate[f]:.2f}x" for f in frameworks if f != "nbkeras" and "nbkeras" in rate]
         print(f"| {workload} (batch {spec['batch']}) | " + " | ".join(f"{rate[f]:,.0f}" for f in frameworks) +
               " | " + " | ".join(ratios) + " |", flush=True)
+        print("#   peak RSS MiB: " + ", ".join(f"{f} {rss[f]:.0f}" for f in frameworks), flush=True)
 
 
 if __name__ == "__main__":
