@@ -1,9 +1,21 @@
 """Keras layers implemented on nbkeras kernels."""
 
 from .base import KerasTensor, Layer, Variable
+from .convolutional import Conv1D, Conv1DTranspose, Conv2D, Conv2DTranspose
+from .convolutional import Convolution1D, Convolution1DTranspose, Convolution2D, Convolution2DTranspose
+from .convolutional import DepthwiseConv1D, DepthwiseConv2D, SeparableConv1D, SeparableConv2D
+from .convolutional import SeparableConvolution1D, SeparableConvolution2D
 from .core import Activation, Dense, Dropout, Flatten
 from .input_layer import Input, InputLayer
 from .merge import Add, Concatenate
+from .normalization import BatchNormalization
+from .pooling import AveragePooling1D, AveragePooling2D, AvgPool1D, AvgPool2D
+from .pooling import GlobalAveragePooling1D, GlobalAveragePooling2D, GlobalAvgPool1D, GlobalAvgPool2D
+from .pooling import GlobalMaxPool1D, GlobalMaxPool2D, GlobalMaxPooling1D, GlobalMaxPooling2D
+from .pooling import MaxPool1D, MaxPool2D, MaxPooling1D, MaxPooling2D
+from .regularization import SpatialDropout1D, SpatialDropout2D
+from .reshaping import Cropping1D, Cropping2D, Permute, Reshape, UpSampling1D, UpSampling2D
+from .reshaping import ZeroPadding1D, ZeroPadding2D
 
 
 def concatenate(inputs, axis=-1, **kwargs):
@@ -14,5 +26,60 @@ def add(inputs, **kwargs):
     return Add(**kwargs)(inputs)
 
 
-__all__ = ["Activation", "Add", "Concatenate", "Dense", "Dropout", "Flatten", "Input", "InputLayer", "KerasTensor",
-           "Layer", "Variable", "add", "concatenate"]
+# One name per line, sorted, so that additions from several hands merge cleanly.
+__all__ = [
+    "Activation",
+    "Add",
+    "AveragePooling1D",
+    "AveragePooling2D",
+    "AvgPool1D",
+    "AvgPool2D",
+    "BatchNormalization",
+    "Concatenate",
+    "Conv1D",
+    "Conv1DTranspose",
+    "Conv2D",
+    "Conv2DTranspose",
+    "Convolution1D",
+    "Convolution1DTranspose",
+    "Convolution2D",
+    "Convolution2DTranspose",
+    "Cropping1D",
+    "Cropping2D",
+    "Dense",
+    "DepthwiseConv1D",
+    "DepthwiseConv2D",
+    "Dropout",
+    "Flatten",
+    "GlobalAveragePooling1D",
+    "GlobalAveragePooling2D",
+    "GlobalAvgPool1D",
+    "GlobalAvgPool2D",
+    "GlobalMaxPool1D",
+    "GlobalMaxPool2D",
+    "GlobalMaxPooling1D",
+    "GlobalMaxPooling2D",
+    "Input",
+    "InputLayer",
+    "KerasTensor",
+    "Layer",
+    "MaxPool1D",
+    "MaxPool2D",
+    "MaxPooling1D",
+    "MaxPooling2D",
+    "Permute",
+    "Reshape",
+    "SeparableConv1D",
+    "SeparableConv2D",
+    "SeparableConvolution1D",
+    "SeparableConvolution2D",
+    "SpatialDropout1D",
+    "SpatialDropout2D",
+    "UpSampling1D",
+    "UpSampling2D",
+    "Variable",
+    "ZeroPadding1D",
+    "ZeroPadding2D",
+    "add",
+    "concatenate",
+]
