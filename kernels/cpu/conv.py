@@ -1,0 +1,541 @@
+"""2-D convolution, grouped, depthwise and transposed: forward and backward, channels-last.
+
+Shapes (a 1-D convolution is the case H == 1: the caller passes (N, 1, L, C) views):
+
+    x       (N, H, W, C)             input
+    kernel  (KH, KW, C // groups, F)  Keras's Conv2D layout; filters f of group g = f // (F // groups) see the
+                                      input channels g * C/groups ... (g + 1) * C/groups - 1
+    bias    (F,), or size 0 for none
+    out     (N, OH, OW, F)
+
+    out[n, i, j, f] = bias[f] + sum_{p, q, c} xpad[n, i*sh + p*dh, j*sw + q*dw, g*Cg + c] * kernel[p, q, c, f]
+
+where xpad is x with ``pad_top`` rows and ``pad_left`` columns of zeros in front (and zeros past the end: the bottom
+and right padding is whatever OH and OW imply). Every position outside x reads as zero. Geometry check: with
+K = (KH - 1) * dh + 1 (the dilated extent) the kernels accept OH when 0 <= pad_top <= K - 1 and
+OH == (H + pad_top + pad_bottom - K) // sh + 1 for some implied pad_bottom in 0 .. K - 1; the same for widths.
+
+All arrays are C-contiguous and of one float dtype; ``cols`` is scratch (1-D, any length from
+``conv2d_scratch_min``) and must not overlap the other arguments.
+
+How the products run. For a chunk of B images and one group, ``cols`` holds the (B*OH*OW, KH*KW*Cg) matrix of
+patches, row (n, i, j) and column (p*KW + q)*Cg + c, which is exactly the row order of the kernel read as a
+(KH*KW*Cg, F) matrix; so
+
+    forward   out[chunk, group]  = cols @ kernel2d[:, group]            (gemm NN)
+    dkernel   kernel2d[:, group] (+)= cols^T @ dy[chunk, group]         (gemm TN)
+    dx        cols = dy[chunk, group] @ kernel2d[:, group]^T, then added back into dx (col2im)   (gemm NT)
+
+As many images go into one chunk as ``cols`` holds, so memory is bounded whatever N is.
+
+Measured against a direct loop (for each output position and tap, out[n, i, j, :] += x value * kernel row,
+vectorised along the filters; bench/conv_bench.py keeps it), float32, one thread, on a 2-vCPU AMD EPYC (AVX-512)
+shared with other jobs, whose load made single numbers drift by up to 2x between runs; L1 = 28x28x1 ->
+Conv2D(32, 3), L2 = 13x13x32 -> Conv2D(64, 3), 'valid':
+
+    best of 9 interleaved samples, ms (GFLOP/s)   im2col+gemm    direct loop   np.matmul, product only   torch
+    L1, batch 64                                  3.28 (7.6)     3.81 (6.5)    0.32 (78)                0.53 (47)
+    L1, batch 1                                   0.055 (7.1)    0.052 (7.5)   0.011 (34)               0.047 (8.3)
+    L2, batch 64                                  8.56 (33)      18.9 (15)     6.32 (45)                2.67 (107)
+    L2, batch 1                                   0.105 (43)     0.206 (22)    0.086 (52)               0.113 (40)
+
+(torch: torch.nn.functional.conv2d at one thread.) In a quieter moment L2 at batch 64 ran at 84 GFLOP/s (3.4 ms)
+and np.matmul at 103; chunks of 7 images per GEMM ran as fast as the whole batch, 1 image at a time within ~10%.
+The direct loop lost at L2 by 2-3x and at L1 by ~15% at batch 64 (even at batch 1), hence im2col + gemm is the
+only path. What is left on the table: at L1 the patch copy (9 values per row) costs several times the product
+itself; at L2 OpenBLAS's sgemm reaches about 1/2-2/3 of the convolution inside torch.
+
+Transposed convolution (kernel (KH, KW, F, C), x (N, H, W, C) -> out (N, OH, OW, F)) is the input gradient of the
+convolution that maps ``out``'s shape to ``x``'s with the same kernel, strides, dilations and pad_top/pad_left:
+
+    out[n, o_h, o_w, f] = bias[f] + sum over (h, p) with h*sh + p*dh - pad_top == o_h (and the same for w)
+                          of x[n, h, w, c] * kernel[p, q, f, c]
+
+i.e. the full (uncropped) output of length (H - 1)*sh + K, cropped by pad_top/pad_left at the front and cut (or
+zero-extended) to OH/OW at the end. Its backward reuses the convolution's pieces: dx is a convolution of dy,
+dkernel the convolution's kernel gradient with the roles of input and output swapped.
+"""
+
+from ..policy import kernel
+from .gemm import gemm
+
+#: Shortest run of x that _im2col copies by slice assignment (vectorised, but two views made per run) rather
+#: than element by element. Measured (single runs on the loaded machine): slices made L2's forward ~1.3x faster
+#: (96-float runs) and L1's ~2.5x slower (3-float runs).
+SLICE_MIN_RUN = 16
+
+
+# ---------------------------------------------------------------------------------------- sizes and checks
+
+
+def conv2d_scratch_min(OH, OW, KH, KW, C, groups):  # noqa: N803 (the caller's names for the dimensions)
+    """Smallest ``cols`` length the convolution kernels accept: the patch matrix of one image and one group."""
+    return OH * OW * KH * KW * (C // groups)
+
+
+def conv2d_scratch_size(N, OH, OW, KH, KW, C, groups, budget):  # noqa: N803
+    """``cols`` length for min(N, budget // per_image) images per GEMM, at least one image (budget in floats)."""
+    per_image = conv2d_scratch_min(OH, OW, KH, KW, C, groups)
+    return max(1, min(N, budget // per_image if per_image else 1)) * per_image
+
+
+@kernel
+def _length_ok(n_in, n_out, k, stride, pad, dil):
+    """Whether n_out windows of k taps (dilation dil, step stride) over n_in values with ``pad`` zeros in front
+    are consistent: 0 <= pad <= K - 1 and some implied back padding in 0 .. K - 1 gives n_out windows."""
+    extent = (k - 1) * dil + 1
+    if k < 1 or stride < 1 or dil < 1 or n_in < 1 or n_out < 1 or pad < 0 or pad > extent - 1:
+        return False
+    for back in range(extent):
+        span = n_in + pad + back - extent
+        if span >= 0 and span // stride + 1 == n_out:
+            return True
+    return False
+
+
+@kernel
+def _contiguous(a, b, c, d):
+    return a.flags.c_contiguous and b.flags.c_contiguous and c.flags.c_contiguous and d.flags.c_contiguous
+
+
+@kernel
+def _one_dtype(a, b, c, d, e):
+    t = a.dtype
+    return b.dtype == t and c.dtype == t and d.dtype == t and e.dtype == t and t.type(0.5) == 0.5
+
+
+# ------------------------------------------------------------------------------------------ shared pieces
+
+
+@kernel
+def _start(out, bias):
+    """out = bias broadcast over positions (zero without a bias)."""
+    rows = out.reshape(-1, out.shape[-1])
+    zero = out.dtype.type(0.0)
+    for r in range(rows.shape[0]):
+        row = rows[r]
+        for f in range(row.shape[0]):
+            row[f] = bias[f] if bias.size != 0 else zero
+
+
+@kernel
+def _channel_sums(dy, dbias, accumulate):
+    """dbias (+)= dy summed over every axis but the last."""
+    rows = dy.reshape(-1, dy.shape[-1])
+    if not accumulate:
+        dbias[:] = dbias.dtype.type(0.0)
+    for r in range(rows.shape[0]):
+        row = rows[r]
+        for f in range(row.shape[0]):
+            dbias[f] += row[f]
+
+
+@kernel
+def _im2col(x, c2, n0, m, c0, cg, kh, kw, oh, ow, sh, sw, pt, pl, dh, dw):
+    """c2[(b*OH + i)*OW + j, (p*KW + q)*cg + c] = xpad[n0 + b, i*sh + p*dh, j*sw + q*dw, c0 + c], b < m.
+
+    When one group spans every channel and the taps of a kernel row are adjacent (dw == 1), the KW*C values a
+    kernel row reads are one contiguous run of x (channels-last), copied in one loop; otherwise tap by tap.
+    Indices go through views made once per row: a view made per tap (x[b, ih, iw]) costs a reference count
+    update each time, which made this copy several times slower for one input channel.
+    """
+    h, w, c = x.shape[1], x.shape[2], x.shape[3]
+    xf = x.reshape(-1)
+    zero = c2.dtype.type(0.0)
+    run = kw * cg
+    whole_rows = dw == 1 and cg == c
+    for b in range(m):
+        for i in range(oh):
+            for j in range(ow):
+                crow = c2[(b * oh + i) * ow + j]
+                iw0 = j * sw - pl
+                inside = whole_rows and iw0 >= 0 and iw0 + kw <= w
+                for p in range(kh):
+                    ih = i * sh - pt + p * dh
+                    off = p * run
+                    if ih < 0 or ih >= h:
+                        for e in range(run):
+                            crow[off + e] = zero
+                    elif inside:
+                        src = (((n0 + b) * h + ih) * w + iw0) * c
+                        if run >= SLICE_MIN_RUN:
+                            crow[off:off + run] = xf[src:src + run]
+                        else:
+                            for e in range(run):
+                                crow[off + e] = xf[src + e]
+                    else:
+                        for q in range(kw):
+                            iw = iw0 + q * dw
+                            o = off + q * cg
+                            if 0 <= iw < w:
+                                src = (((n0 + b) * h + ih) * w + iw) * c + c0
+                                for e in range(cg):
+                                    crow[o + e] = xf[src + e]
+                            else:
+                                for e in range(cg):
+                                    crow[o + e] = zero
+
+
+@kernel
+def _col2im(c2, dx, n0, m, c0, cg, kh, kw, oh, ow, sh, sw, pt, pl, dh, dw):
+    """The transpose of _im2col: dx[n0 + b, ih, iw, c0 + c] += c2[row, column] for every patch entry inside dx."""
+    h, w = dx.shape[1], dx.shape[2]
+    d2 = dx.reshape(-1, dx.shape[3])
+    for b in range(m):
+        for i in range(oh):
+            for j in range(ow):
+                r = (b * oh + i) * ow + j
+                for p in range(kh):
+                    ih = i * sh - pt + p * dh
+                    if ih < 0 or ih >= h:
+                        continue
+                    for q in range(kw):
+                        iw = j * sw - pl + q * dw
+                        if iw < 0 or iw >= w:
+                            continue
+                        s = ((n0 + b) * h + ih) * w + iw
+                        off = (p * kw + q) * cg
+                        for c in range(cg):
+                            d2[s, c0 + c] += c2[r, off + c]
+
+
+@kernel
+def _forward_gemm(x, kernel, out, cols, sh, sw, pt, pl, dh, dw, groups, beta):
+    """out[chunk] = cols @ kernel2d per chunk of images and group (+ beta * out: the bias put there first)."""
+    n = x.shape[0]
+    kh, kw, cg, f = kernel.shape
+    oh, ow = out.shape[1], out.shape[2]
+    rows, kdim, fg = oh * ow, kh * kw * cg, f // groups
+    per = rows * kdim
+    nb = min(n, cols.size // per)
+    k2 = kernel.reshape(kdim, f)
+    o2 = out.reshape(n * rows, f)
+    for n0 in range(0, n, nb):
+        m = min(nb, n - n0)
+        c2 = cols[:m * per].reshape(m * rows, kdim)
+        for g in range(groups):
+            _im2col(x, c2, n0, m, g * cg, cg, kh, kw, oh, ow, sh, sw, pt, pl, dh, dw)
+            gemm(False, False, 1.0, c2, k2[:, g * fg:(g + 1) * fg], beta,
+                 o2[n0 * rows:(n0 + m) * rows, g * fg:(g + 1) * fg])
+
+
+@kernel
+def _convolve(x, kernel, bias, out, cols, sh, sw, pt, pl, dh, dw, groups):
+    """out = conv(x, kernel) + bias on checked arguments: the bias first, then the products accumulate onto it."""
+    if bias.size != 0:
+        _start(out, bias)
+        _forward_gemm(x, kernel, out, cols, sh, sw, pt, pl, dh, dw, groups, 1.0)
+    else:
+        _forward_gemm(x, kernel, out, cols, sh, sw, pt, pl, dh, dw, groups, 0.0)
+
+
+@kernel
+def _kernel_grad(x, dy, dkernel, cols, sh, sw, pt, pl, dh, dw, groups, accumulate):
+    """dkernel2d[:, group] (+)= cols^T @ dy[chunk, group], summed over chunks."""
+    n = x.shape[0]
+    kh, kw, cg, f = dkernel.shape
+    oh, ow = dy.shape[1], dy.shape[2]
+    rows, kdim, fg = oh * ow, kh * kw * cg, f // groups
+    per = rows * kdim
+    nb = min(n, cols.size // per)
+    k2 = dkernel.reshape(kdim, f)
+    d2 = dy.reshape(n * rows, f)
+    if n == 0 and not accumulate:
+        k2[:, :] = dkernel.dtype.type(0.0)
+    for n0 in range(0, n, nb):
+        m = min(nb, n - n0)
+        c2 = cols[:m * per].reshape(m * rows, kdim)
+        beta = 1.0 if accumulate or n0 > 0 else 0.0
+        for g in range(groups):
+            _im2col(x, c2, n0, m, g * cg, cg, kh, kw, oh, ow, sh, sw, pt, pl, dh, dw)
+            gemm(True, False, 1.0, c2, d2[n0 * rows:(n0 + m) * rows, g * fg:(g + 1) * fg], beta,
+                 k2[:, g * fg:(g + 1) * fg])
+
+
+@kernel
+def _input_grad(dy, kernel, dx, cols, sh, sw, pt, pl, dh, dw, groups):
+    """dx = col2im(dy[chunk, group] @ kernel2d[:, group]^T) per chunk and group; dx overwritten."""
+    n = dx.shape[0]
+    kh, kw, cg, f = kernel.shape
+    oh, ow = dy.shape[1], dy.shape[2]
+    rows, kdim, fg = oh * ow, kh * kw * cg, f // groups
+    per = rows * kdim
+    nb = min(n, cols.size // per)
+    k2 = kernel.reshape(kdim, f)
+    d2 = dy.reshape(n * rows, f)
+    dx[...] = dx.dtype.type(0.0)
+    for n0 in range(0, n, nb):
+        m = min(nb, n - n0)
+        c2 = cols[:m * per].reshape(m * rows, kdim)
+        for g in range(groups):
+            gemm(False, True, 1.0, d2[n0 * rows:(n0 + m) * rows, g * fg:(g + 1) * fg], k2[:, g * fg:(g + 1) * fg],
+                 0.0, c2)
+            _col2im(c2, dx, n0, m, g * cg, cg, kh, kw, oh, ow, sh, sw, pt, pl, dh, dw)
+
+
+# ------------------------------------------------------------------------------------------- convolution
+
+
+@kernel
+def conv2d_forward(x, kernel, bias, out, cols, stride_h, stride_w, pad_top, pad_left, dil_h, dil_w, groups):
+    """out = conv(x, kernel) + bias (formula and shapes: module docstring); out's old contents are ignored.
+
+    Keras's Conv2D/Conv1D: kernel (KH, KW, C // groups, filters), strides 1, dilation 1, groups 1, use_bias True;
+    'valid' is pads 0; 'same' is total = max((OH - 1)*s + K - H, 0) with OH = ceil(H / s), pad_top = total // 2.
+    """
+    n, h, w, c = x.shape
+    kh, kw, cg, f = kernel.shape
+    if not _one_dtype(x, kernel, bias, out, cols):
+        raise ValueError("conv2d_forward: x, kernel, bias, out and cols must share one float dtype")
+    if groups < 1 or cg < 1 or cg * groups != c:
+        raise ValueError("conv2d_forward: kernel.shape[2] * groups must equal the input channels")
+    if f < 1 or f % groups != 0 or out.shape[3] != f or out.shape[0] != n:
+        raise ValueError("conv2d_forward: out must be (N, OH, OW, filters) with filters a multiple of groups")
+    if bias.size != 0 and bias.size != f:
+        raise ValueError("conv2d_forward: bias must have length 0 or filters")
+    if not (_length_ok(h, out.shape[1], kh, stride_h, pad_top, dil_h)
+            and _length_ok(w, out.shape[2], kw, stride_w, pad_left, dil_w)):
+        raise ValueError("conv2d_forward: out's height/width do not follow from the input, kernel, strides, "
+                         "pads and dilations")
+    if cols.size < out.shape[1] * out.shape[2] * kh * kw * cg:
+        raise ValueError("conv2d_forward: cols is shorter than conv2d_scratch_min")
+    if not _contiguous(x, kernel, out, cols):
+        raise ValueError("conv2d_forward: x, kernel, out and cols must be C-contiguous")
+    _convolve(x, kernel, bias, out, cols, stride_h, stride_w, pad_top, pad_left, dil_h, dil_w, groups)
+
+
+@kernel
+def conv2d_backward(x, kernel, dy, dx, dkernel, dbias, cols, stride_h, stride_w, pad_top, pad_left, dil_h, dil_w,
+                    groups, accumulate):
+    """Gradients of L = sum(dy * conv2d_forward(x, kernel, bias)) for an upstream gradient dy (N, OH, OW, F).
+
+    dkernel[p, q, c, f] (+)= sum_{n, i, j} xpad[n, i*sh + p*dh, j*sw + q*dw, g*Cg + c] * dy[n, i, j, f]
+    dbias[f]            (+)= sum_{n, i, j} dy[n, i, j, f]                  (skipped when dbias has size 0)
+    dx[n, y, z, g*Cg + c] = sum of kernel[p, q, c, f] * dy[n, i, j, f] over the (i, j, p, q, f in group g)
+                            that read x[n, y, z, g*Cg + c]                 (skipped when dx has size 0)
+
+    ``accumulate`` adds into dkernel and dbias instead of overwriting them; dx is always overwritten.
+    """
+    n, h, w, c = x.shape
+    kh, kw, cg, f = kernel.shape
+    if not (_one_dtype(x, kernel, dy, dx, cols) and dkernel.dtype == x.dtype and dbias.dtype == x.dtype):
+        raise ValueError("conv2d_backward: every array must share one float dtype")
+    if groups < 1 or cg < 1 or cg * groups != c:
+        raise ValueError("conv2d_backward: kernel.shape[2] * groups must equal the input channels")
+    if f < 1 or f % groups != 0 or dy.shape[3] != f or dy.shape[0] != n:
+        raise ValueError("conv2d_backward: dy must be (N, OH, OW, filters) with filters a multiple of groups")
+    if dkernel.shape != kernel.shape:
+        raise ValueError("conv2d_backward: dkernel must have the kernel's shape")
+    if dbias.size != 0 and dbias.size != f:
+        raise ValueError("conv2d_backward: dbias must have length 0 or filters")
+    if dx.size != 0 and dx.shape != x.shape:
+        raise ValueError("conv2d_backward: dx must have x's shape, or size 0")
+    if not (_length_ok(h, dy.shape[1], kh, stride_h, pad_top, dil_h)
+            and _length_ok(w, dy.shape[2], kw, stride_w, pad_left, dil_w)):
+        raise ValueError("conv2d_backward: dy's height/width do not follow from the input, kernel, strides, "
+                         "pads and dilations")
+    if cols.size < dy.shape[1] * dy.shape[2] * kh * kw * cg:
+        raise ValueError("conv2d_backward: cols is shorter than conv2d_scratch_min")
+    if not (_contiguous(x, kernel, dy, cols) and _contiguous(dx, dkernel, dbias, cols)):
+        raise ValueError("conv2d_backward: every array must be C-contiguous")
+    if dbias.size != 0:
+        _channel_sums(dy, dbias, accumulate)
+    _kernel_grad(x, dy, dkernel, cols, stride_h, stride_w, pad_top, pad_left, dil_h, dil_w, groups, accumulate)
+    if dx.size != 0:
+        _input_grad(dy, kernel, dx, cols, stride_h, stride_w, pad_top, pad_left, dil_h, dil_w, groups)
+
+
+# ------------------------------------------------------------------------------ transposed convolution
+
+
+@kernel
+def conv2d_transpose_forward(x, kernel, bias, out, cols, stride_h, stride_w, pad_top, pad_left, dil_h, dil_w):
+    """out = conv_transpose(x, kernel) + bias: x (N, H, W, C), kernel (KH, KW, F, C), out (N, OH, OW, F).
+
+    The input gradient of the convolution from out's shape to x's (module docstring); pad_top/pad_left are the
+    rows/columns cropped from the front of the full output. ``cols`` needs conv2d_scratch_min(H, W, KH, KW, F, 1).
+    """
+    n, h, w, c = x.shape
+    kh, kw, f, kc = kernel.shape
+    if not _one_dtype(x, kernel, bias, out, cols):
+        raise ValueError("conv2d_transpose_forward: x, kernel, bias, out and cols must share one float dtype")
+    if kc != c or f < 1 or c < 1:
+        raise ValueError("conv2d_transpose_forward: kernel.shape[3] must equal the input channels")
+    if out.shape[3] != f or out.shape[0] != n:
+        raise ValueError("conv2d_transpose_forward: out must be (N, OH, OW, kernel.shape[2])")
+    if bias.size != 0 and bias.size != f:
+        raise ValueError("conv2d_transpose_forward: bias must have length 0 or filters")
+    if not (_length_ok(out.shape[1], h, kh, stride_h, pad_top, dil_h)
+            and _length_ok(out.shape[2], w, kw, stride_w, pad_left, dil_w)):
+        raise ValueError("conv2d_transpose_forward: the input's height/width do not follow from out's, the "
+                         "kernel, strides, pads and dilations")
+    if cols.size < h * w * kh * kw * f:
+        raise ValueError("conv2d_transpose_forward: cols is shorter than conv2d_scratch_min(H, W, KH, KW, F, 1)")
+    if not _contiguous(x, kernel, out, cols):
+        raise ValueError("conv2d_transpose_forward: x, kernel, out and cols must be C-contiguous")
+    _input_grad(x, kernel, out, cols, stride_h, stride_w, pad_top, pad_left, dil_h, dil_w, 1)
+    if bias.size != 0:
+        rows = out.reshape(-1, f)
+        for r in range(rows.shape[0]):
+            row = rows[r]
+            for o in range(f):
+                row[o] += bias[o]
+
+
+@kernel
+def conv2d_transpose_backward(x, kernel, dy, dx, dkernel, dbias, cols, stride_h, stride_w, pad_top, pad_left,
+                              dil_h, dil_w, accumulate):
+    """Gradients of L = sum(dy * conv2d_transpose_forward(x, kernel, bias)), dy (N, OH, OW, F).
+
+    dx      = conv2d_forward(dy, kernel) (no bias), shape (N, H, W, C)     (skipped when dx has size 0)
+    dkernel[p, q, f, c] (+)= sum_{n, h, w} dypad[n, h*sh + p*dh, w*sw + q*dw, f] * x[n, h, w, c]
+    dbias[f] (+)= sum of dy over n, OH, OW                                 (skipped when dbias has size 0)
+    """
+    n, h, w, c = x.shape
+    kh, kw, f, kc = kernel.shape
+    if not (_one_dtype(x, kernel, dy, dx, cols) and dkernel.dtype == x.dtype and dbias.dtype == x.dtype):
+        raise ValueError("conv2d_transpose_backward: every array must share one float dtype")
+    if kc != c or f < 1 or c < 1:
+        raise ValueError("conv2d_transpose_backward: kernel.shape[3] must equal the input channels")
+    if dy.shape[3] != f or dy.shape[0] != n:
+        raise ValueError("conv2d_transpose_backward: dy must be (N, OH, OW, kernel.shape[2])")
+    if dkernel.shape != kernel.shape:
+        raise ValueError("conv2d_transpose_backward: dkernel must have the kernel's shape")
+    if dbias.size != 0 and dbias.size != f:
+        raise ValueError("conv2d_transpose_backward: dbias must have length 0 or filters")
+    if dx.size != 0 and dx.shape != x.shape:
+        raise ValueError("conv2d_transpose_backward: dx must have x's shape, or size 0")
+    if not (_length_ok(dy.shape[1], h, kh, stride_h, pad_top, dil_h)
+            and _length_ok(dy.shape[2], w, kw, stride_w, pad_left, dil_w)):
+        raise ValueError("conv2d_transpose_backward: the input's height/width do not follow from dy's, the "
+                         "kernel, strides, pads and dilations")
+    if cols.size < h * w * kh * kw * f:
+        raise ValueError("conv2d_transpose_backward: cols is shorter than conv2d_scratch_min(H, W, KH, KW, F, 1)")
+    if not (_contiguous(x, kernel, dy, cols) and _contiguous(dx, dkernel, dbias, cols)):
+        raise ValueError("conv2d_transpose_backward: every array must be C-contiguous")
+    if dbias.size != 0:
+        _channel_sums(dy, dbias, accumulate)
+    # In the convolution's terms the input is dy and the output gradient is x.
+    _kernel_grad(dy, x, dkernel, cols, stride_h, stride_w, pad_top, pad_left, dil_h, dil_w, 1, accumulate)
+    if dx.size != 0:
+        _convolve(dy, kernel, dbias[:0], dx, cols, stride_h, stride_w, pad_top, pad_left, dil_h, dil_w, 1)
+
+
+# --------------------------------------------------------------------------------- depthwise convolution
+
+
+@kernel
+def _depthwise_checks_ok(x, kernel, out_shape, stride_h, stride_w, pad_top, pad_left, dil_h, dil_w):
+    return (kernel.shape[2] == x.shape[3] and kernel.shape[3] >= 1 and x.shape[3] >= 1
+            and out_shape[0] == x.shape[0] and out_shape[3] == x.shape[3] * kernel.shape[3]
+            and _length_ok(x.shape[1], out_shape[1], kernel.shape[0], stride_h, pad_top, dil_h)
+            and _length_ok(x.shape[2], out_shape[2], kernel.shape[1], stride_w, pad_left, dil_w))
+
+
+@kernel
+def depthwise_conv2d_forward(x, kernel, bias, out, stride_h, stride_w, pad_top, pad_left, dil_h, dil_w):
+    """out[n, i, j, c*M + m] = bias[c*M + m] + sum_{p, q} xpad[n, i*sh + p*dh, j*sw + q*dw, c] * kernel[p, q, c, m].
+
+    Keras's DepthwiseConv2D: kernel (KH, KW, C, depth_multiplier), bias (C * depth_multiplier,) or size 0;
+    out (N, OH, OW, C*M), padding and geometry as conv2d_forward.
+    """
+    kh, kw, c, mult = kernel.shape
+    if not _one_dtype(x, kernel, bias, out, out):
+        raise ValueError("depthwise_conv2d_forward: x, kernel, bias and out must share one float dtype")
+    if not _depthwise_checks_ok(x, kernel, out.shape, stride_h, stride_w, pad_top, pad_left, dil_h, dil_w):
+        raise ValueError("depthwise_conv2d_forward: shapes do not agree: kernel (KH, KW, C, M), out (N, OH, OW, "
+                         "C*M) with OH, OW following from the input, strides, pads and dilations")
+    if bias.size != 0 and bias.size != c * mult:
+        raise ValueError("depthwise_conv2d_forward: bias must have length 0 or C * M")
+    if not _contiguous(x, kernel, out, out):
+        raise ValueError("depthwise_conv2d_forward: x, kernel and out must be C-contiguous")
+    n, h, w, _ = x.shape
+    oh, ow = out.shape[1], out.shape[2]
+    k3 = kernel.reshape(kh, kw, c * mult)  # entry c*M + m of a tap is kernel[p, q, c, m]: out's channel order
+    _start(out, bias)
+    for b in range(n):
+        for i in range(oh):
+            for j in range(ow):
+                orow = out[b, i, j]
+                for p in range(kh):
+                    ih = i * stride_h - pad_top + p * dil_h
+                    if ih < 0 or ih >= h:
+                        continue
+                    for q in range(kw):
+                        iw = j * stride_w - pad_left + q * dil_w
+                        if iw < 0 or iw >= w:
+                            continue
+                        src = x[b, ih, iw]
+                        tap = k3[p, q]
+                        if mult == 1:
+                            for o in range(c):
+                                orow[o] += src[o] * tap[o]
+                        else:
+                            for ci in range(c):
+                                v = src[ci]
+                                for o in range(ci * mult, (ci + 1) * mult):
+                                    orow[o] += v * tap[o]
+
+
+@kernel
+def depthwise_conv2d_backward(x, kernel, dy, dx, dkernel, dbias, stride_h, stride_w, pad_top, pad_left, dil_h,
+                              dil_w, accumulate):
+    """Gradients of L = sum(dy * depthwise_conv2d_forward(x, kernel, bias)), dy (N, OH, OW, C*M).
+
+    dkernel[p, q, c, m] (+)= sum_{n, i, j} xpad[n, i*sh + p*dh, j*sw + q*dw, c] * dy[n, i, j, c*M + m]
+    dbias[c*M + m]      (+)= sum_{n, i, j} dy[n, i, j, c*M + m]                   (skipped when size 0)
+    dx[n, y, z, c]        = sum over taps reading x[n, y, z, c] of kernel[p, q, c, m] * dy[n, i, j, c*M + m]
+                                                                                (skipped when dx has size 0)
+    ``accumulate`` adds into dkernel and dbias instead of overwriting them; dx is always overwritten.
+    """
+    kh, kw, c, mult = kernel.shape
+    if not (_one_dtype(x, kernel, dy, dx, dkernel) and dbias.dtype == x.dtype):
+        raise ValueError("depthwise_conv2d_backward: every array must share one float dtype")
+    if not _depthwise_checks_ok(x, kernel, dy.shape, stride_h, stride_w, pad_top, pad_left, dil_h, dil_w):
+        raise ValueError("depthwise_conv2d_backward: shapes do not agree: kernel (KH, KW, C, M), dy (N, OH, OW, "
+                         "C*M) with OH, OW following from the input, strides, pads and dilations")
+    if dkernel.shape != kernel.shape:
+        raise ValueError("depthwise_conv2d_backward: dkernel must have the kernel's shape")
+    if dbias.size != 0 and dbias.size != c * mult:
+        raise ValueError("depthwise_conv2d_backward: dbias must have length 0 or C * M")
+    if dx.size != 0 and dx.shape != x.shape:
+        raise ValueError("depthwise_conv2d_backward: dx must have x's shape, or size 0")
+    if not (_contiguous(x, kernel, dy, dx) and _contiguous(dkernel, dbias, dy, dy)):
+        raise ValueError("depthwise_conv2d_backward: every array must be C-contiguous")
+    n, h, w, _ = x.shape
+    oh, ow = dy.shape[1], dy.shape[2]
+    k3 = kernel.reshape(kh, kw, c * mult)
+    dk3 = dkernel.reshape(kh, kw, c * mult)
+    if dbias.size != 0:
+        _channel_sums(dy, dbias, accumulate)
+    if not accumulate:
+        dk3[...] = dkernel.dtype.type(0.0)
+    need_dx = dx.size != 0
+    if need_dx:
+        dx[...] = dx.dtype.type(0.0)
+    for b in range(n):
+        for i in range(oh):
+            for j in range(ow):
+                grow = dy[b, i, j]
+                for p in range(kh):
+                    ih = i * stride_h - pad_top + p * dil_h
+                    if ih < 0 or ih >= h:
+                        continue
+                    for q in range(kw):
+                        iw = j * stride_w - pad_left + q * dil_w
+                        if iw < 0 or iw >= w:
+                            continue
+                        src = x[b, ih, iw]
+                        dtap = dk3[p, q]
+                        for ci in range(c):
+                            v = src[ci]
+                            for o in range(ci * mult, (ci + 1) * mult):
+                                dtap[o] += v * grow[o]
+                        if need_dx:
+                            dst = dx[b, ih, iw]
+                            tap = k3[p, q]
+                            for ci in range(c):
+                                s = dst.dtype.type(0.0)
+                                for o in range(ci * mult, (ci + 1) * mult):
+                                    s += tap[o] * grow[o]
+                                dst[ci] += s
