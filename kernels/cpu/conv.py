@@ -207,7 +207,7 @@ def _forward_gemm(x, kernel, out, cols, sh, sw, pt, pl, dh, dw, groups, beta):
     oh, ow = out.shape[1], out.shape[2]
     rows, kdim, fg = oh * ow, kh * kw * cg, f // groups
     per = rows * kdim
-    nb = min(n, cols.size // per)
+    nb = max(1, min(n, cols.size // per))  # images per chunk (n may be 0)
     k2 = kernel.reshape(kdim, f)
     o2 = out.reshape(n * rows, f)
     for n0 in range(0, n, nb):
@@ -237,7 +237,7 @@ def _kernel_grad(x, dy, dkernel, cols, sh, sw, pt, pl, dh, dw, groups, accumulat
     oh, ow = dy.shape[1], dy.shape[2]
     rows, kdim, fg = oh * ow, kh * kw * cg, f // groups
     per = rows * kdim
-    nb = min(n, cols.size // per)
+    nb = max(1, min(n, cols.size // per))  # images per chunk (n may be 0)
     k2 = dkernel.reshape(kdim, f)
     d2 = dy.reshape(n * rows, f)
     if n == 0 and not accumulate:
@@ -260,7 +260,7 @@ def _input_grad(dy, kernel, dx, cols, sh, sw, pt, pl, dh, dw, groups):
     oh, ow = dy.shape[1], dy.shape[2]
     rows, kdim, fg = oh * ow, kh * kw * cg, f // groups
     per = rows * kdim
-    nb = min(n, cols.size // per)
+    nb = max(1, min(n, cols.size // per))  # images per chunk (n may be 0)
     k2 = kernel.reshape(kdim, f)
     d2 = dy.reshape(n * rows, f)
     dx[...] = dx.dtype.type(0.0)

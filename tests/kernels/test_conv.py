@@ -219,6 +219,18 @@ def test_empty_dx_and_dbias_are_skipped(rng):
     np.testing.assert_allclose(dkernel, want, rtol=1e-12, atol=1e-12)
 
 
+def test_empty_batch(rng):
+    """N = 0: nothing to write, and an overwritten kernel gradient is zero."""
+    geo = dict(sh=1, sw=1, pt=1, pl=1, dh=1, dw=1, groups=1, oh=3, ow=3)
+    x, kernel, bias = np.empty((0, 3, 3, 2)), rng.standard_normal((3, 3, 2, 2)), rng.standard_normal(2)
+    assert forward(x, kernel, bias, geo, images=1).shape == (0, 3, 3, 2)
+    dx, dkernel, dbias = backward(x, kernel, bias, np.empty((0, 3, 3, 2)), geo, images=1)
+    np.testing.assert_array_equal(dkernel, 0.0)
+    np.testing.assert_array_equal(dbias, 0.0)
+    out = np.empty((0, 3, 3, 2))
+    conv.conv2d_transpose_forward(x, kernel, bias, out, np.empty(3 * 3 * 3 * 3 * 2), 1, 1, 1, 1, 1, 1)
+
+
 @pytest.mark.parametrize("pad", [0, 1])
 def test_workload_channel_counts(pad, rng):
     """1 and 32 input channels as in the CNN workload, 'valid' and 'same': with 32 channels a kernel row's patch
