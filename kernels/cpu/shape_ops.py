@@ -383,17 +383,19 @@ def dropout_backward(u, rate, training, dy, dx):
 
 @kernel
 def spatial_dropout_forward(x, u, rate, training, out):
-    """Dropout of whole channels: x (N, S, C), u (N, C); channel c of sample n is kept when u[n, c] >= rate and
-    then scaled by 1 / (1 - rate), for every spatial position s. out = x when not training.
+    """Dropout of whole channels: x (N, S, C), u flat (N * C,); channel c of sample n is kept when
+    u[n * C + c] >= rate and then scaled by 1 / (1 - rate), for every spatial position s. out = x when not
+    training (u is then not read and may be empty).
 
     Keras's SpatialDropout1D/2D/3D are Dropout with noise_shape (N, 1, ..., 1, C); the caller flattens the
-    spatial axes into S.
+    spatial axes into S. u is flat, like ``dropout_forward``'s, because a step that does not train draws no
+    uniforms: its u is empty and could not be viewed as (N, C).
     """
     n_, s_, c_ = x.shape
     if out.shape[0] != n_ or out.shape[1] != s_ or out.shape[2] != c_:
         raise ValueError("spatial_dropout_forward: out must have the shape of x")
-    if training and (u.shape[0] != n_ or u.shape[1] != c_):
-        raise ValueError("spatial_dropout_forward: u must be (N, C) for x (N, S, C)")
+    if training and u.shape[0] != n_ * c_:
+        raise ValueError("spatial_dropout_forward: u must hold N * C values for x (N, S, C)")
     if not (rate >= 0.0 and rate <= 1.0):
         raise ValueError("spatial_dropout_forward: rate must be in [0, 1]")
     zero = out.dtype.type(0.0)
@@ -411,14 +413,15 @@ def spatial_dropout_forward(x, u, rate, training, out):
                 for c in range(c_):
                     o[c] = zero
             else:
-                un = u[n]
+                un = u[n * c_:(n + 1) * c_]
                 for c in range(c_):
                     o[c] = xr[c] / keep if un[c] >= r else zero
 
 
 @kernel
 def spatial_dropout_backward(u, rate, training, dy, dx):
-    """dx = dy / (1 - rate) in the kept channels, 0 in the dropped ones; dx = dy when not training.
+    """dx = dy / (1 - rate) in the kept channels (u flat (N * C,), as the forward's), 0 in the dropped ones;
+    dx = dy when not training.
 
     dx may alias dy; skipped when dx has size 0.
     """
@@ -427,8 +430,8 @@ def spatial_dropout_backward(u, rate, training, dy, dx):
     n_, s_, c_ = dy.shape
     if dx.shape[0] != n_ or dx.shape[1] != s_ or dx.shape[2] != c_:
         raise ValueError("spatial_dropout_backward: dx must have the shape of dy")
-    if training and (u.shape[0] != n_ or u.shape[1] != c_):
-        raise ValueError("spatial_dropout_backward: u must be (N, C) for dy (N, S, C)")
+    if training and u.shape[0] != n_ * c_:
+        raise ValueError("spatial_dropout_backward: u must hold N * C values for dy (N, S, C)")
     if not (rate >= 0.0 and rate <= 1.0):
         raise ValueError("spatial_dropout_backward: rate must be in [0, 1]")
     zero = dx.dtype.type(0.0)
@@ -446,6 +449,6 @@ def spatial_dropout_backward(u, rate, training, dy, dx):
                 for c in range(c_):
                     d[c] = zero
             else:
-                un = u[n]
+                un = u[n * c_:(n + 1) * c_]
                 for c in range(c_):
                     d[c] = g[c] / keep if un[c] >= r else zero

@@ -195,7 +195,7 @@ def test_spatial_dropout(x, rate, training, seed):
     n, h, w, c = x.shape
     x3 = x.reshape(n, h * w, c)
     rng = np.random.default_rng(seed)
-    u = rng.uniform(0, 1, (n, c))
+    u = rng.uniform(0, 1, (n, c))  # the kernels take it flat, sample-major
     dy = upstream_like(x3.shape, rng)
     want, want_dx = x3.copy(), dy.copy()
     if training:
@@ -204,17 +204,17 @@ def test_spatial_dropout(x, rate, training, seed):
                 keep = u[i, k] >= rate
                 want[i, :, k] = x3[i, :, k] / (1 - rate) if keep else 0.0
                 want_dx[i, :, k] = dy[i, :, k] / (1 - rate) if keep else 0.0
-    np.testing.assert_array_equal(run(lambda a, o: ops.spatial_dropout_forward(a, u, rate, training, o), x3, x3.shape),
+    np.testing.assert_array_equal(run(lambda a, o: ops.spatial_dropout_forward(a, u.ravel(), rate, training, o), x3, x3.shape),
                                   want)
-    dx = run(lambda g, d: ops.spatial_dropout_backward(u, rate, training, g, d), dy, x3.shape)
+    dx = run(lambda g, d: ops.spatial_dropout_backward(u.ravel(), rate, training, g, d), dy, x3.shape)
     np.testing.assert_array_equal(dx, want_dx)
     alias = dy.copy()
-    ops.spatial_dropout_backward(u, rate, training, alias, alias)
+    ops.spatial_dropout_backward(u.ravel(), rate, training, alias, alias)
     np.testing.assert_array_equal(alias, want_dx)
     if training and 0.0 < rate < 1.0:
-        check_gradient(lambda a: run(lambda b, o: ops.spatial_dropout_forward(b, u, rate, True, o), a, a.shape),
+        check_gradient(lambda a: run(lambda b, o: ops.spatial_dropout_forward(b, u.ravel(), rate, True, o), a, a.shape),
                        [x3], dx, 0, dy)
-    out32 = run(lambda a, o: ops.spatial_dropout_forward(a, u.astype(np.float32), rate, training, o),
+    out32 = run(lambda a, o: ops.spatial_dropout_forward(a, u.ravel().astype(np.float32), rate, training, o),
                 x3.astype(np.float32), x3.shape)
     assert_f32_close(out32, want)
 
@@ -225,7 +225,7 @@ def test_dropout_not_training_ignores_u():
     ops.dropout_forward(x, np.empty(0), 0.5, False, out)  # no uniforms needed at inference
     np.testing.assert_array_equal(out, x)
     o3 = np.empty((1, 2, 2))
-    ops.spatial_dropout_forward(x.reshape(1, 2, 2), np.empty((0, 0)), 0.5, False, o3)
+    ops.spatial_dropout_forward(x.reshape(1, 2, 2), np.empty(0), 0.5, False, o3)
     np.testing.assert_array_equal(o3.ravel(), x)
 
 
@@ -257,7 +257,7 @@ def test_empty_dx_is_skipped():
     ops.upsample2d_bilinear_backward(dy4, e4, 2, 2)
     ops.permute_backward(np.ones(4), np.empty(0), *perm_args([2, 2], [1, 0]))
     ops.dropout_backward(np.ones(4), 0.5, True, np.ones(4), np.empty(0))
-    ops.spatial_dropout_backward(np.ones((1, 1)), 0.5, True, np.ones((1, 4, 1)), np.empty((0, 0, 0)))
+    ops.spatial_dropout_backward(np.ones(1), 0.5, True, np.ones((1, 4, 1)), np.empty((0, 0, 0)))
 
 
 def test_bad_arguments_raise():
@@ -278,9 +278,9 @@ def test_bad_arguments_raise():
         (lambda: ops.dropout_forward(np.ones(3), np.ones(2), 0.5, True, np.empty(3)), "dropout_forward: x, u and out"),
         (lambda: ops.dropout_forward(np.ones(3), np.ones(3), 1.5, True, np.empty(3)), "dropout_forward: rate"),
         (lambda: ops.dropout_backward(np.ones(3), 0.5, True, np.ones(3), np.empty(2)), "dropout_backward: u, dy"),
-        (lambda: ops.spatial_dropout_forward(np.ones((2, 3, 4)), np.ones((2, 3)), 0.5, True, np.empty((2, 3, 4))),
-         "spatial_dropout_forward: u must be"),
-        (lambda: ops.spatial_dropout_backward(np.ones((2, 4)), -0.1, True, np.ones((2, 3, 4)), np.empty((2, 3, 4))),
+        (lambda: ops.spatial_dropout_forward(np.ones((2, 3, 4)), np.ones(6), 0.5, True, np.empty((2, 3, 4))),
+         "spatial_dropout_forward: u must hold N \\* C values"),
+        (lambda: ops.spatial_dropout_backward(np.ones(8), -0.1, True, np.ones((2, 3, 4)), np.empty((2, 3, 4))),
          "spatial_dropout_backward: rate"),
     ]
     flat = np.ones(12)
