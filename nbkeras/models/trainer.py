@@ -386,8 +386,7 @@ class Trainer:
         spe = self.steps_per_execution
         self.stop_training = False
         plan, state, val_iterator = None, None, None
-        lrs = np.empty(0, np.float64)
-        rand_buf = np.empty(0, self._dtype())
+        buffers = {}
         logs = {}
         callbacks.on_train_begin()
         hooks = callbacks.needs_batch_hooks("train")
@@ -406,24 +405,13 @@ class Trainer:
                         if hooks:
                             callbacks.on_train_batch_begin(step)
                         for chunk in chunks:
-                            data = chunk.data
-                            if data.plan is not plan:
-                                plan = data.plan
+                            if chunk.data.plan is not plan:  # the first batch (or a generator's new targets)
+                                plan = chunk.data.plan
                                 if state is None or state.shape[0] != plan.layout.size:
                                     state = np.zeros(plan.layout.size, np.float64)
                                 self._state = state
-                            if lrs.shape[0] < chunk.nsteps:
-                                lrs = np.empty(chunk.nsteps, np.float64)
-                            self.optimizer.learning_rates(chunk.nsteps, lrs)
-                            count = random_count(data.n, chunk.first, chunk.nsteps, chunk.batch_size,
-                                                 plan.rand_width)
-                            if rand_buf.shape[0] < count or rand_buf.dtype != plan.arena.dtype:
-                                rand_buf = np.empty(count, plan.arena.dtype)
-                            # Uniforms for dropout, refilled in place (the same stream as drawing them afresh).
-                            rand = rng.random(out=rand_buf[:count], dtype=plan.arena.dtype)
                             with sizer.timed(chunk.nsteps) if sizer is not None else contextlib.nullcontext():
-                                data.engine.train(data, chunk.order, chunk.first, chunk.nsteps, chunk.batch_size,
-                                                  state, lrs, rand)
+                                self._train_chunk(chunk, state, buffers, rng)
                         if hooks:
                             # Keras reports the execution's nominal last step, begin + steps_per_execution - 1, also
                             # when the data ran out before it.
@@ -448,6 +436,22 @@ class Trainer:
                 val_iterator.close()
         callbacks.on_train_end(logs)
         return self.history
+
+    def _train_chunk(self, chunk, state, buffers, rng):
+        """One engine call: learning rates and dropout uniforms for ``chunk.nsteps`` batches, then the steps.
+        ``buffers`` keeps the two arrays between calls; the uniforms are refilled in place, the same stream as
+        drawing them afresh, so results do not depend on how batches are grouped into chunks."""
+        data, plan = chunk.data, chunk.data.plan
+        lrs = buffers.get("lrs")
+        if lrs is None or lrs.shape[0] < chunk.nsteps:
+            lrs = buffers["lrs"] = np.empty(chunk.nsteps, np.float64)
+        self.optimizer.learning_rates(chunk.nsteps, lrs)
+        count = random_count(data.n, chunk.first, chunk.nsteps, chunk.batch_size, plan.rand_width)
+        rand = buffers.get("rand")
+        if rand is None or rand.shape[0] < count or rand.dtype != plan.arena.dtype:
+            rand = buffers["rand"] = np.empty(count, plan.arena.dtype)
+        rng.random(out=rand[:count], dtype=plan.arena.dtype)
+        data.engine.train(data, chunk.order, chunk.first, chunk.nsteps, chunk.batch_size, state, lrs, rand[:count])
 
     # ---------------------------------------------------------- evaluate
     @_compute
