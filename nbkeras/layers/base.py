@@ -112,6 +112,13 @@ _LAYER_KWARGS = ("input_shape", "batch_input_shape", "batch_size", "input_dim", 
                  "activity_regularizer", "input_length")
 
 
+def _output_shapes(shape):
+    """([output shapes], several?) from compute_output_shape's result: one shape, or a list of shapes."""
+    if isinstance(shape, list) and shape and all(isinstance(s, (tuple, list)) for s in shape):
+        return [tuple(s) for s in shape], True
+    return [tuple(shape)], False
+
+
 def _not_describable(layer):
     if type(layer).call is not Layer.call:
         return TypeError(f"Layer {layer.name!r} ({type(layer).__name__}) defines call(): custom Python layers need "
@@ -287,11 +294,11 @@ class Layer:
         in_shape = shapes[0] if self.n_inputs == 1 else shapes
         self._check_input_shape(in_shape)
         self._maybe_build(in_shape)
-        out_shape = tuple(self.compute_output_shape(in_shape))
+        shapes, multiple = _output_shapes(self.compute_output_shape(in_shape))
         node_index = len(self._inbound_nodes)
-        out = KerasTensor(out_shape, self.dtype, name=self.name, history=(self, node_index, 0))
-        self._inbound_nodes.append(Node(self, tensors, [out]))
-        return out
+        outs = [KerasTensor(s, self.dtype, name=self.name, history=(self, node_index, i)) for i, s in enumerate(shapes)]
+        self._inbound_nodes.append(Node(self, tensors, outs))
+        return outs if multiple else outs[0]
 
     def _call_eager(self, inputs, training):
         arrays = [np.ascontiguousarray(np.asarray(a, dtype=self.dtype)) for a in self._as_list(inputs)]
@@ -302,14 +309,15 @@ class Layer:
         in_shape = shapes[0] if self.n_inputs == 1 else shapes
         self._check_input_shape(in_shape)
         self._maybe_build(in_shape)
-        out_shape = tuple(self.compute_output_shape(in_shape))
+        out_shapes, multiple = _output_shapes(self.compute_output_shape(in_shape))
         ins = [KerasTensor(s, self.dtype) for s in shapes]
-        out = KerasTensor(out_shape, self.dtype)
+        outs = [KerasTensor(s, self.dtype) for s in out_shapes]
         from ..models.eager import run_forward
         from ..models.program import ExecutionGraph
 
-        graph = ExecutionGraph(ins, [Node(self, ins, [out])], [out])
-        return run_forward(graph, arrays, training, self.dtype)[0]
+        graph = ExecutionGraph(ins, [Node(self, ins, outs)], outs)
+        results = run_forward(graph, arrays, training, self.dtype)
+        return results if multiple else results[0]
 
     def _check_input_shape(self, input_shape):
         """Hook: raise ValueError for an input shape the layer cannot take."""
@@ -326,6 +334,13 @@ class Layer:
 
     #: True when the layer's output is its input, unchanged (Flatten, Reshape): no call, no buffer.
     aliases_input = False
+    #: False for layers whose outputs carry no gradient (a mask computed from token ids).
+    differentiable = True
+
+    def gradient_inputs(self, count):
+        """Which of a call's ``count`` inputs receive gradients (False for masks and other non-differentiable
+        inputs, whose d_input is then never requested)."""
+        return [True] * count
 
     def weight_regularizers(self):
         """[(variable, regularizer)] whose penalties join the loss (``add_weight(regularizer=...)``)."""

@@ -231,7 +231,8 @@ class Model(Trainer, Layer):
         for node in self._nodes:
             ins = [mapping[id(t)] for t in node.inputs]
             out = node.layer(ins if node.layer.n_inputs != 1 else ins[0])
-            mapping[id(node.outputs[0])] = out
+            for t, o in zip(node.outputs, out if isinstance(out, list) else [out]):
+                mapping[id(t)] = o
         return self._pack_outputs([mapping[id(t)] for t in self.outputs])
 
     def _pack_outputs(self, outs):

@@ -253,7 +253,7 @@ class LayerContext:
         self.node = node
         self.layer = node.layer
         self._fbuf = fbuf
-        self._d = d_targets  # backward only: (d_output buffer, [d_input buffer or None])
+        self._d = d_targets  # backward only: ([d_output buffer per output], [d_input buffer or None])
         self.accumulate = Const(bool(accumulate))
         self.training = Arg("training")
 
@@ -270,15 +270,20 @@ class LayerContext:
     def output_shape(self):
         return tuple(self.node.outputs[0].shape)
 
+    @property
+    def output_shapes(self):
+        return [tuple(t.shape) for t in self.node.outputs]
+
     # tensors
     def input(self, i=0, dims=()):
         return View(self._fbuf[id(self.node.inputs[i])], dims)
 
-    def output(self, dims=()):
-        return View(self._fbuf[id(self.node.outputs[0])], dims)
+    def output(self, dims=(), index=0):
+        return View(self._fbuf[id(self.node.outputs[index])], dims)
 
-    def d_output(self, dims=()):
-        return View(self._d[0], dims)
+    def d_output(self, dims=(), index=0):
+        """The gradient of output ``index`` (zeros when no loss path reaches that output)."""
+        return View(self._d[0][index], dims)
 
     def needs_d_input(self, i=0):
         return self._d[1][i] is not None
@@ -357,7 +362,8 @@ def build(graph, outputs=(), optimizer=None, is_trainable=lambda var: False, inp
         if layer.aliases_input:
             fbuf[id(node.outputs[0])] = fbuf[id(node.inputs[0])]
             continue
-        fbuf[id(node.outputs[0])] = b.buffer("t", width(node.outputs[0]))
+        for t in node.outputs:
+            fbuf[id(t)] = b.buffer("t", width(t))
         layer.describe_forward(LayerContext(b, node, fbuf))
     b.section = "outputs"
     for i, t in enumerate(graph.outputs):
@@ -449,10 +455,16 @@ def _activity_penalties(graph):
 
 
 def _requires_grad(b, graph, input_grads=False):
+    """Which tensors need a gradient: those downstream of a trainable weight (or of an input, for input_grads),
+    through inputs a layer differentiates (``gradient_inputs``) and outputs it declares differentiable."""
     requires = {id(t): bool(input_grads) for t in graph.inputs}
     for node in graph.nodes:
-        own = any(b.is_trainable(v) for v in node.layer.weights)
-        requires[id(node.outputs[0])] = own or any(requires[id(t)] for t in node.inputs)
+        layer = node.layer
+        own = any(b.is_trainable(v) for v in layer.weights)
+        flows = layer.gradient_inputs(len(node.inputs))
+        needed = layer.differentiable and (own or any(requires[id(t)] and f for t, f in zip(node.inputs, flows)))
+        for t in node.outputs:
+            requires[id(t)] = needed
     return requires
 
 
@@ -503,11 +515,16 @@ def _backward(b, graph, outputs, fbuf, targets, input_grads):
             l1, l2 = activity[id(node)]
             b.emit("penalties.l1l2_activity_penalty_grad", View(ob), Const(l1), Const(l2), Arg("B"),
                    View(grad_buf[ob.name]))
-        if ob.name not in grad_buf or not requires[id(node.outputs[0])] or layer.aliases_input:
+        outs = [fbuf[id(t)] for t in node.outputs]
+        if layer.aliases_input or not requires[id(node.outputs[0])] or all(o.name not in grad_buf for o in outs):
             continue
+        for o in outs:  # an output no loss path reaches has a zero gradient
+            if o.name not in grad_buf:
+                grad_buf[o.name], written[o.name] = b.buffer("d", o.width), 1
+                b.emit("step.fill", View(grad_buf[o.name]), Const(0.0))
         d_ins, pending = [], []
-        for t in node.inputs:
-            if requires[id(t)]:
+        for t, flows in zip(node.inputs, layer.gradient_inputs(len(node.inputs))):
+            if requires[id(t)] and flows:
                 buf, into = target(fbuf[id(t)])
                 d_ins.append(buf)
                 if into is not None:
@@ -516,7 +533,7 @@ def _backward(b, graph, outputs, fbuf, targets, input_grads):
                 d_ins.append(None)
         accumulate = id(layer) in seen_layers
         seen_layers.add(id(layer))
-        layer.describe_backward(LayerContext(b, node, fbuf, (grad_buf[ob.name], d_ins), accumulate))
+        layer.describe_backward(LayerContext(b, node, fbuf, ([grad_buf[o.name] for o in outs], d_ins), accumulate))
         fold(pending)
     # Gradients no path reached this step must read as zero (they are never written otherwise).
     unwritten = {}
