@@ -9,9 +9,10 @@ where ``y`` is the forward output (``f(x)``). Each backward reads whichever of x
 cheaply and accurately. ``out`` may alias ``x`` and ``dx`` may alias ``dy``: every element is written once, after
 the values at that same index have been read. Strided 1-D views are indexed correctly too.
 
-``softmax`` and ``log_softmax`` work on 3-D ``(outer, n, inner)`` views and normalise over the middle axis; any
-Keras ``axis`` becomes this by a reshape (outer = product of the leading axes, inner = of the trailing ones). They
-index with strides, so non-contiguous views are correct as well (only slower), and the same aliasing is allowed.
+``softmax``, ``log_softmax``, ``sparsemax`` and ``glu`` work on 3-D ``(outer, n, inner)`` views and act over the
+middle axis; any Keras ``axis`` becomes this by a reshape (outer = product of the leading axes, inner = of the
+trailing ones). They index with strides, so non-contiguous views are correct as well (only slower), and the same
+aliasing is allowed -- except for ``glu``, whose output is half as long as its input on that axis.
 
 Every parameter is passed explicitly; the Keras defaults are in the docstrings. Conditions are written so that a
 NaN input gives a NaN output (``x <= t`` is false for NaN), so a NaN still reaches the loss and TerminateOnNaN.
@@ -29,6 +30,7 @@ _SQRT_2_OVER_PI = 0.7978845608028654  # sqrt(2 / pi), the tanh-approximation gel
 _INV_SQRT_2 = 0.7071067811865476
 _INV_SQRT_2PI = 0.3989422804014327  # 1 / sqrt(2 pi), the normal density's factor
 _GELU_CUBIC = 0.044715
+_SIXTH = 1.0 / 6.0
 
 
 # ------------------------------------------------------------------ scalar helpers
@@ -390,6 +392,299 @@ def gelu_backward(x, y, dy, dx, approximate):
         dx[i] = dy[i] * g
 
 
+# ------------------------------------------------------------------ smooth newcomers of Keras 3
+@kernel
+def celu_forward(x, out, alpha):
+    """f(x) = x if x > 0 else alpha * (exp(x / alpha) - 1); Keras default alpha=1.0 (then it equals elu)."""
+    a = x.dtype.type(alpha)
+    zero = x.dtype.type(0.0)
+    for i in range(x.shape[0]):
+        xi = x[i]
+        out[i] = xi if xi > zero else a * math.expm1(xi / a)
+
+
+@kernel
+def celu_backward(x, y, dy, dx, alpha):
+    """f'(x) = 1 if x > 0 else exp(x / alpha) = y / alpha + 1 (from the output)."""
+    a = x.dtype.type(alpha)
+    zero = x.dtype.type(0.0)
+    one = x.dtype.type(1.0)
+    for i in range(x.shape[0]):
+        d = dy[i]
+        dx[i] = d if x[i] > zero else d * (y[i] / a + one)
+
+
+@kernel
+def mish_forward(x, out):
+    """f(x) = x tanh(softplus(x)), softplus in its overflow-free form (see softplus_forward)."""
+    zero = x.dtype.type(0.0)
+    for i in range(x.shape[0]):
+        xi = x[i]
+        sp = (xi if xi > zero else zero) + math.log1p(math.exp(-abs(xi)))
+        out[i] = xi * math.tanh(sp)
+
+
+@kernel
+def mish_backward(x, y, dy, dx):
+    """f'(x) = t + x sigmoid(x) (1 - t^2), t = tanh(softplus(x)) (d softplus / dx = sigmoid)."""
+    zero = x.dtype.type(0.0)
+    one = x.dtype.type(1.0)
+    for i in range(x.shape[0]):
+        xi = x[i]
+        t = math.tanh((xi if xi > zero else zero) + math.log1p(math.exp(-abs(xi))))
+        dx[i] = dy[i] * (t + xi * _sigmoid(xi, one) * (one - t * t))
+
+
+@kernel
+def log_sigmoid_forward(x, out):
+    """f(x) = log(sigmoid(x)) = -softplus(-x), evaluated as min(x, 0) - log1p(exp(-|x|)): never overflows."""
+    zero = x.dtype.type(0.0)
+    for i in range(x.shape[0]):
+        xi = x[i]
+        out[i] = (xi if xi < zero else zero) - math.log1p(math.exp(-abs(xi)))
+
+
+@kernel
+def log_sigmoid_backward(x, y, dy, dx):
+    """f'(x) = 1 - sigmoid(x) = sigmoid(-x)."""
+    one = x.dtype.type(1.0)
+    for i in range(x.shape[0]):
+        dx[i] = dy[i] * _sigmoid(-x[i], one)
+
+
+@kernel
+def squareplus_forward(x, out, b):
+    """f(x) = (x + sqrt(x^2 + b)) / 2; Keras default b=4.
+
+    For x < 0 the same value is computed as b / (2 (sqrt(x^2 + b) - x)): the naive sum cancels to 0 for large
+    negative x where the true value is a small positive number.
+    """
+    bb = x.dtype.type(b)
+    half = x.dtype.type(0.5)
+    zero = x.dtype.type(0.0)
+    for i in range(x.shape[0]):
+        xi = x[i]
+        r = math.sqrt(xi * xi + bb)
+        out[i] = half * (xi + r) if xi >= zero else half * bb / (r - xi)
+
+
+@kernel
+def squareplus_backward(x, y, dy, dx, b):
+    """f'(x) = (1 + x / sqrt(x^2 + b)) / 2, for x < 0 as (r + x) / (2 r) = b / (2 r (r - x)), r = sqrt(x^2 + b)."""
+    bb = x.dtype.type(b)
+    half = x.dtype.type(0.5)
+    one = x.dtype.type(1.0)
+    zero = x.dtype.type(0.0)
+    for i in range(x.shape[0]):
+        xi = x[i]
+        r = math.sqrt(xi * xi + bb)
+        g = half * (one + xi / r) if xi >= zero else half * bb / (r * (r - xi))
+        dx[i] = dy[i] * g
+
+
+@kernel
+def tanh_shrink_forward(x, out):
+    """f(x) = x - tanh(x)."""
+    for i in range(x.shape[0]):
+        xi = x[i]
+        out[i] = xi - math.tanh(xi)
+
+
+@kernel
+def tanh_shrink_backward(x, y, dy, dx):
+    """f'(x) = 1 - (1 - tanh^2 x) = tanh^2 x (from x: 1 - tanh' cancels near 0)."""
+    for i in range(x.shape[0]):
+        t = math.tanh(x[i])
+        dx[i] = dy[i] * t * t
+
+
+# ------------------------------------------------------------------ piecewise-linear newcomers of Keras 3
+@kernel
+def hard_silu_forward(x, out):
+    """f(x) = x * relu6(x + 3) / 6 (Keras's ``hard_silu``, alias ``hard_swish``): 0 below -3, x above 3."""
+    zero = x.dtype.type(0.0)
+    three = x.dtype.type(3.0)
+    six = x.dtype.type(6.0)
+    sixth = x.dtype.type(_SIXTH)
+    for i in range(x.shape[0]):
+        xi = x[i]
+        v = xi + three
+        if v < zero:
+            v = zero
+        if v > six:
+            v = six
+        out[i] = xi * v * sixth
+
+
+@kernel
+def hard_silu_backward(x, y, dy, dx):
+    """f'(x) = 0 below -3, 1 above 3, (2x + 3) / 6 between (kinks at -3 and 3)."""
+    zero = x.dtype.type(0.0)
+    one = x.dtype.type(1.0)
+    two = x.dtype.type(2.0)
+    three = x.dtype.type(3.0)
+    sixth = x.dtype.type(_SIXTH)
+    for i in range(x.shape[0]):
+        xi = x[i]
+        if xi < -three:
+            g = zero
+        elif xi > three:
+            g = one
+        else:
+            g = (two * xi + three) * sixth
+        dx[i] = dy[i] * g
+
+
+hard_swish_forward = hard_silu_forward
+hard_swish_backward = hard_silu_backward
+
+
+@kernel
+def hard_tanh_forward(x, out):
+    """f(x) = -1 below -1, 1 above 1, x between."""
+    one = x.dtype.type(1.0)
+    for i in range(x.shape[0]):
+        xi = x[i]
+        if xi < -one:
+            xi = -one
+        if xi > one:
+            xi = one
+        out[i] = xi
+
+
+@kernel
+def hard_tanh_backward(x, y, dy, dx):
+    """f'(x) = 1 on -1 < x < 1, else 0."""
+    zero = x.dtype.type(0.0)
+    one = x.dtype.type(1.0)
+    for i in range(x.shape[0]):
+        xi = x[i]
+        dx[i] = dy[i] if (xi > -one and xi < one) else zero
+
+
+@kernel
+def sparse_plus_forward(x, out):
+    """f(x) = 0 for x <= -1, (x + 1)^2 / 4 for -1 < x < 1, x for x >= 1 (a smooth-kneed relu)."""
+    zero = x.dtype.type(0.0)
+    one = x.dtype.type(1.0)
+    quarter = x.dtype.type(0.25)
+    for i in range(x.shape[0]):
+        xi = x[i]
+        if xi <= -one:
+            out[i] = zero
+        elif xi < one:
+            v = xi + one
+            out[i] = quarter * v * v
+        else:
+            out[i] = xi
+
+
+@kernel
+def sparse_plus_backward(x, y, dy, dx):
+    """f'(x) = 0 for x <= -1, (x + 1) / 2 for -1 < x < 1, 1 for x >= 1 (continuous; f'' jumps at -1 and 1)."""
+    zero = x.dtype.type(0.0)
+    one = x.dtype.type(1.0)
+    half = x.dtype.type(0.5)
+    for i in range(x.shape[0]):
+        xi = x[i]
+        if xi <= -one:
+            g = zero
+        elif xi < one:
+            g = half * (xi + one)
+        else:
+            g = one
+        dx[i] = dy[i] * g
+
+
+@kernel
+def sparse_sigmoid_forward(x, out):
+    """f(x) = 0 for x <= -1, (x + 1) / 2 for -1 < x < 1, 1 for x >= 1."""
+    zero = x.dtype.type(0.0)
+    one = x.dtype.type(1.0)
+    half = x.dtype.type(0.5)
+    for i in range(x.shape[0]):
+        xi = x[i]
+        if xi <= -one:
+            out[i] = zero
+        elif xi >= one:
+            out[i] = one
+        else:
+            out[i] = half * (xi + one)
+
+
+@kernel
+def sparse_sigmoid_backward(x, y, dy, dx):
+    """f'(x) = 1/2 on -1 < x < 1, else 0."""
+    zero = x.dtype.type(0.0)
+    one = x.dtype.type(1.0)
+    half = x.dtype.type(0.5)
+    for i in range(x.shape[0]):
+        xi = x[i]
+        dx[i] = dy[i] * half if (xi > -one and xi < one) else zero
+
+
+@kernel
+def soft_shrink_forward(x, out, threshold):
+    """f(x) = x - t above t, x + t below -t, 0 between; Keras default threshold t=0.5."""
+    t = x.dtype.type(threshold)
+    zero = x.dtype.type(0.0)
+    for i in range(x.shape[0]):
+        xi = x[i]
+        if xi > t:
+            out[i] = xi - t
+        elif xi >= -t:
+            out[i] = zero
+        else:  # also NaN, which fails both tests above
+            out[i] = xi + t
+
+
+@kernel
+def soft_shrink_backward(x, y, dy, dx, threshold):
+    """f'(x) = 1 where |x| > t, else 0."""
+    t = x.dtype.type(threshold)
+    zero = x.dtype.type(0.0)
+    for i in range(x.shape[0]):
+        dx[i] = zero if abs(x[i]) <= t else dy[i]
+
+
+@kernel
+def hard_shrink_forward(x, out, threshold):
+    """f(x) = x where |x| > t, else 0; Keras default threshold t=0.5."""
+    t = x.dtype.type(threshold)
+    zero = x.dtype.type(0.0)
+    for i in range(x.shape[0]):
+        xi = x[i]
+        out[i] = zero if abs(xi) <= t else xi
+
+
+@kernel
+def hard_shrink_backward(x, y, dy, dx, threshold):
+    """f'(x) = 1 where |x| > t, else 0."""
+    t = x.dtype.type(threshold)
+    zero = x.dtype.type(0.0)
+    for i in range(x.shape[0]):
+        dx[i] = zero if abs(x[i]) <= t else dy[i]
+
+
+@kernel
+def threshold_forward(x, out, threshold, default_value):
+    """f(x) = x if x > threshold else default_value (Keras: both arguments required, no defaults)."""
+    t = x.dtype.type(threshold)
+    v = x.dtype.type(default_value)
+    for i in range(x.shape[0]):
+        xi = x[i]
+        out[i] = v if xi <= t else xi
+
+
+@kernel
+def threshold_backward(x, y, dy, dx, threshold, default_value):
+    """f'(x) = 1 if x > threshold else 0."""
+    t = x.dtype.type(threshold)
+    zero = x.dtype.type(0.0)
+    for i in range(x.shape[0]):
+        dx[i] = zero if x[i] <= t else dy[i]
+
+
 # ------------------------------------------------------------------ softmax over the middle axis
 @kernel
 def softmax_forward(x, out):
@@ -464,3 +759,97 @@ def log_softmax_backward(x, y, dy, dx):
                 total += dy[o, j, k]
             for j in range(n):
                 dx[o, j, k] = dy[o, j, k] - math.exp(y[o, j, k]) * total
+
+
+# ------------------------------------------------------------------ sparsemax and glu over the middle axis
+@kernel
+def sparsemax_forward(x, out):
+    """out = max(x - tau, 0) over the middle axis, tau chosen so that the outputs sum to 1 (Keras axis=-1).
+
+    tau = (sum of the support - 1) / |support|, where the support is the largest set of the largest values with
+    1 + k x_(k) > x_(1) + ... + x_(k) (x_(j) the j-th largest). Found without sorting (no scratch array): x_j is in
+    the support iff 1 + k_j x_j > s_j, with k_j and s_j the count and sum of the values >= x_j; the support size is
+    the largest such k_j. O(n^2) per slice, fine for class counts. ``out`` may alias ``x``: tau is found first.
+    """
+    outer, n, inner = x.shape
+    if out.shape[0] != outer or out.shape[1] != n or out.shape[2] != inner:
+        raise ValueError("sparsemax_forward: x and out must have the same shape")
+    zero = x.dtype.type(0.0)
+    one = x.dtype.type(1.0)
+    for o in range(outer):
+        for k in range(inner):
+            best_k = 0
+            best_s = zero
+            for j in range(n):
+                xj = x[o, j, k]
+                cnt = 0
+                total = zero
+                for i in range(n):
+                    if x[o, i, k] >= xj:
+                        cnt += 1
+                        total += x[o, i, k]
+                if one + cnt * xj > total and cnt > best_k:
+                    best_k = cnt
+                    best_s = total
+            tau = (best_s - one) / best_k if best_k > 0 else zero
+            for j in range(n):
+                d = x[o, j, k] - tau
+                out[o, j, k] = zero if d <= zero else d
+
+
+@kernel
+def sparsemax_backward(x, y, dy, dx):
+    """dx = dy - mean(dy over the support) on the support (y > 0), 0 elsewhere; from the output y."""
+    outer, n, inner = y.shape
+    if dy.shape[0] != outer or dy.shape[1] != n or dy.shape[2] != inner or dx.shape[0] != outer or \
+            dx.shape[1] != n or dx.shape[2] != inner:
+        raise ValueError("sparsemax_backward: y, dy and dx must have the same shape")
+    zero = y.dtype.type(0.0)
+    for o in range(outer):
+        for k in range(inner):
+            cnt = 0
+            total = zero
+            for j in range(n):
+                if y[o, j, k] > zero:
+                    cnt += 1
+                    total += dy[o, j, k]
+            mean = total / cnt if cnt > 0 else zero
+            for j in range(n):
+                dx[o, j, k] = dy[o, j, k] - mean if y[o, j, k] > zero else zero
+
+
+@kernel
+def glu_forward(x, out):
+    """Keras's ``glu(x, axis=-1)``: split the middle axis in halves a (first) and b (second); out = a * sigmoid(b).
+
+    x is ``(outer, 2m, inner)`` and out ``(outer, m, inner)``: the output is half as wide, so it cannot alias x.
+    """
+    outer, n2, inner = x.shape
+    m = out.shape[1]
+    if out.shape[0] != outer or out.shape[2] != inner or n2 != 2 * m:
+        raise ValueError("glu_forward: out must be x with its middle axis halved (and that axis even)")
+    one = x.dtype.type(1.0)
+    for o in range(outer):
+        for j in range(m):
+            for k in range(inner):
+                out[o, j, k] = x[o, j, k] * _sigmoid(x[o, m + j, k], one)
+
+
+@kernel
+def glu_backward(x, y, dy, dx):
+    """da = dy * sigmoid(b);  db = dy * a * sigmoid(b) * (1 - sigmoid(b)).  x, dx: (outer, 2m, inner); y, dy: (outer,
+    m, inner). dx must not alias dy (their shapes differ)."""
+    outer, n2, inner = x.shape
+    m = dy.shape[1]
+    if dy.shape[0] != outer or dy.shape[2] != inner or n2 != 2 * m or dx.shape[0] != outer or \
+            dx.shape[1] != n2 or dx.shape[2] != inner:
+        raise ValueError("glu_backward: x and dx must have dy's middle axis doubled, the other axes equal")
+    one = x.dtype.type(1.0)
+    for o in range(outer):
+        for j in range(m):
+            for k in range(inner):
+                s = _sigmoid(x[o, m + j, k], one)
+                g = dy[o, j, k]
+                a = x[o, j, k]
+                dx[o, j, k] = g * s
+                dx[o, m + j, k] = g * a * s * (one - s)

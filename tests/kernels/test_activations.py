@@ -11,9 +11,10 @@ from typing import Callable, NamedTuple
 
 import numpy as np
 import pytest
-from hypothesis import given
+from hypothesis import assume, given
 from hypothesis import strategies as st
 
+import nbkeras.activations as keras_activations
 from nbkeras.kernels.cpu import activations
 from tests.support.gradcheck import assert_f32_close, check_gradient, upstream_like
 from tests.support.strategies import floats_array, shapes, vectors
@@ -44,6 +45,22 @@ def ref_gelu(x, approximate):
     if approximate:
         return 0.5 * x * (1.0 + np.tanh(np.sqrt(2.0 / np.pi) * (x + 0.044715 * x**3)))
     return 0.5 * x * (1.0 + _erf(x / np.sqrt(2.0)))
+
+
+def ref_softplus(x):
+    return np.logaddexp(x, 0.0)
+
+
+def ref_sigmoid(x):
+    return np.exp(-np.logaddexp(0.0, -x))
+
+
+def ref_squareplus(x, b):
+    return (x + np.sqrt(x * x + b)) / 2.0
+
+
+def ref_soft_shrink(x, t):
+    return np.where(x > t, x - t, np.where(x < -t, x + t, 0.0))
 
 
 class Case(NamedTuple):
@@ -83,6 +100,23 @@ CASES = [
     Case("gelu", (False,), ref_gelu),
     Case("gelu", (True,), ref_gelu),
     Case("exponential", (), np.exp, (), -3.0, 3.0),
+    # Keras 3 additions
+    Case("celu", (1.0,), lambda x, a: np.where(x > 0, x, a * (np.exp(x / a) - 1.0)), (0.0,)),
+    Case("celu", (0.4,), lambda x, a: np.where(x > 0, x, a * (np.exp(x / a) - 1.0)), (0.0,)),
+    Case("mish", (), lambda x: x * np.tanh(ref_softplus(x))),
+    Case("log_sigmoid", (), lambda x: np.log(ref_sigmoid(x))),
+    Case("squareplus", (4.0,), ref_squareplus),
+    Case("squareplus", (0.5,), ref_squareplus),
+    Case("tanh_shrink", (), lambda x: x - np.tanh(x)),
+    Case("hard_silu", (), lambda x: x * np.clip(x + 3.0, 0.0, 6.0) / 6.0, (-3.0, 3.0)),
+    Case("hard_tanh", (), lambda x: np.clip(x, -1.0, 1.0), (-1.0, 1.0)),
+    Case("sparse_plus", (), lambda x: np.where(x <= -1, 0.0, np.where(x < 1, (x + 1.0) ** 2 / 4.0, x)), (-1.0, 1.0)),
+    Case("sparse_sigmoid", (), lambda x: np.clip((x + 1.0) / 2.0, 0.0, 1.0), (-1.0, 1.0)),
+    Case("soft_shrink", (0.5,), ref_soft_shrink, (-0.5, 0.5)),
+    Case("soft_shrink", (1.5,), ref_soft_shrink, (-1.5, 1.5)),
+    Case("hard_shrink", (0.5,), lambda x, t: np.where(np.abs(x) > t, x, 0.0), (-0.5, 0.5)),
+    Case("threshold", (1.0, -2.0), lambda x, t, v: np.where(x > t, x, v), (1.0,)),
+    Case("threshold", (-0.5, 0.0), lambda x, t, v: np.where(x > t, x, v), (-0.5,)),
 ]
 IDS = [str(c) for c in CASES]
 
@@ -186,6 +220,9 @@ EXTREMES = np.array([-1e4, -100.0, -89.5, -20.0, 20.0, 89.5, 100.0, 1e4])
     ("swish", lambda x: x * np.exp(-np.logaddexp(0.0, -x))),
     ("tanh", np.tanh),
     ("softsign", lambda x: x / (1.0 + np.abs(x))),
+    ("mish", lambda x: x * np.tanh(np.logaddexp(x, 0.0))),
+    ("log_sigmoid", lambda x: -np.logaddexp(0.0, -x)),
+    ("tanh_shrink", lambda x: x - np.tanh(x)),
 ])
 def test_large_inputs_stay_finite_without_warnings(name, ref, dtype):
     x = EXTREMES.astype(dtype)
@@ -221,6 +258,19 @@ def test_silu_is_swish():
     assert activations.silu_backward is activations.swish_backward
 
 
+def test_hard_swish_is_hard_silu():
+    assert activations.hard_swish_forward is activations.hard_silu_forward
+    assert activations.hard_swish_backward is activations.hard_silu_backward
+
+
+def test_squareplus_keeps_precision_for_large_negative_inputs():
+    """(x + sqrt(x^2 + b)) / 2 cancels to 0 at x = -1e4 in float32; the true value is b / (4 |x|) approximately."""
+    x = np.array([-1e4, -1e3], np.float32)
+    out = np.empty_like(x)
+    activations.squareplus_forward(x, out, 4.0)
+    np.testing.assert_allclose(out, 4.0 / (2.0 * (np.sqrt(x.astype(np.float64) ** 2 + 4.0) - x)), rtol=1e-6)
+
+
 # --------------------------------------------------------------- softmax over the middle axis
 def ref_softmax(x):
     e = np.exp(x - x.max(axis=1, keepdims=True))
@@ -232,7 +282,20 @@ def ref_log_softmax(x):
     return shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
 
 
-AXIS_CASES = [("softmax", ref_softmax), ("log_softmax", ref_log_softmax)]
+def ref_sparsemax_tau(x):
+    """Sort-based: the k largest values z_(1..k) with 1 + k z_(k) > their sum form the support."""
+    z = -np.sort(-x, axis=1)
+    k = np.arange(1, x.shape[1] + 1).reshape(1, -1, 1)
+    cums = np.cumsum(z, axis=1)
+    size = (1.0 + k * z > cums).sum(axis=1, keepdims=True)
+    return (np.take_along_axis(cums, size - 1, axis=1) - 1.0) / size
+
+
+def ref_sparsemax(x):
+    return np.maximum(x - ref_sparsemax_tau(x), 0.0)
+
+
+AXIS_CASES = [("softmax", ref_softmax), ("log_softmax", ref_log_softmax), ("sparsemax", ref_sparsemax)]
 AXIS_IDS = [name for name, _ in AXIS_CASES]
 
 
@@ -252,13 +315,20 @@ def views(max_side=4):
     return shapes(min_dims=3, max_dims=3, max_side=max_side).flatmap(lambda s: floats_array(s, -5.0, 5.0))
 
 
+def away_from_kinks(name, x):
+    """sparsemax is piecewise linear: keep every entry 1e-2 from the support's edge (x = tau) for differences."""
+    if name == "sparsemax":
+        assume(bool(np.all(np.abs(x - ref_sparsemax_tau(x)) > 1e-2)))
+    return x
+
+
 @pytest.mark.parametrize("name, ref", AXIS_CASES, ids=AXIS_IDS)
 @given(x=views())
 def test_axis_forward_matches_numpy_and_normalises(name, ref, x):
     x0 = x.copy()
     out = axis_forward(name, x)
     np.testing.assert_allclose(out, ref(x), rtol=1e-12, atol=1e-14)
-    probs = out if name == "softmax" else np.exp(out)
+    probs = np.exp(out) if name == "log_softmax" else out
     np.testing.assert_allclose(probs.sum(axis=1), 1.0, rtol=1e-12)
     np.testing.assert_array_equal(x, x0)
 
@@ -266,6 +336,7 @@ def test_axis_forward_matches_numpy_and_normalises(name, ref, x):
 @pytest.mark.parametrize("name", AXIS_IDS)
 @given(x=views(), seed=st.integers(0, 2**32 - 1))
 def test_axis_gradient_matches_finite_differences(name, x, seed):
+    x = away_from_kinks(name, x)
     u = upstream_like(x.shape, np.random.default_rng(seed))
     dx = axis_backward(name, x, axis_forward(name, x), u)
     check_gradient(lambda v: axis_forward(name, v), [x], dx, wrt=0, upstream=u)
@@ -274,6 +345,7 @@ def test_axis_gradient_matches_finite_differences(name, x, seed):
 @pytest.mark.parametrize("name", AXIS_IDS)
 @given(x64=views(), seed=st.integers(0, 2**32 - 1))
 def test_axis_float32_agrees_with_float64_and_inputs_are_kept(name, x64, seed):
+    x64 = away_from_kinks(name, x64)
     u64 = upstream_like(x64.shape, np.random.default_rng(seed)).astype(np.float32).astype(np.float64)
     x32, u32 = x64.astype(np.float32), u64.astype(np.float32)
     y64, y32 = axis_forward(name, x64), axis_forward(name, x32)
@@ -323,3 +395,126 @@ def test_axis_large_logits_are_stable(name, ref, dtype):
     assert out.dtype == dtype
     assert np.all(np.isfinite(out))
     np.testing.assert_allclose(out, ref(x.astype(np.float64)), rtol=1e-6)
+
+
+def test_sparsemax_is_sparse_and_matches_keras_example():
+    x = np.array([[-1.0, 0.0, 1.0], [0.1, 0.2, 0.3], [2.0, 2.0, -3.0]]).reshape(3, 3, 1)
+    out = axis_forward("sparsemax", x).reshape(3, 3)
+    np.testing.assert_allclose(out, [[0.0, 0.0, 1.0], [0.2333333333333333, 0.3333333333333333, 0.4333333333333333],
+                                     [0.5, 0.5, 0.0]], rtol=1e-12, atol=1e-15)
+
+
+@pytest.mark.parametrize("name", ["sparsemax", "glu"])
+def test_axis_kernels_reject_mismatched_shapes(name):
+    x = np.zeros((2, 4, 3))
+    bad = np.zeros((2, 3, 3))
+    with pytest.raises(ValueError, match=f"{name}_forward"):
+        getattr(activations, f"{name}_forward")(x, bad)
+    with pytest.raises(ValueError, match=f"{name}_backward"):
+        getattr(activations, f"{name}_backward")(x, bad, np.zeros((2, 4, 4)), x.copy())
+
+
+# --------------------------------------------------------------- glu: (outer, 2m, inner) -> (outer, m, inner)
+def ref_glu(x):
+    m = x.shape[1] // 2
+    return x[:, :m] / (1.0 + np.exp(-x[:, m:]))
+
+
+def glu_views(max_side=3):
+    return st.tuples(st.integers(1, max_side), st.integers(1, max_side), st.integers(1, max_side)).flatmap(
+        lambda s: floats_array((s[0], 2 * s[1], s[2]), -5.0, 5.0))
+
+
+def glu_forward(x):
+    out = np.empty((x.shape[0], x.shape[1] // 2, x.shape[2]), x.dtype)
+    activations.glu_forward(x, out)
+    return out
+
+
+def glu_backward(x, y, dy):
+    dx = np.empty_like(x)
+    activations.glu_backward(x, y, dy, dx)
+    return dx
+
+
+@given(x=glu_views())
+def test_glu_forward_matches_numpy(x):
+    x0 = x.copy()
+    np.testing.assert_allclose(glu_forward(x), ref_glu(x), rtol=1e-12, atol=1e-14)
+    np.testing.assert_array_equal(x, x0)
+
+
+@given(x=glu_views(), seed=st.integers(0, 2**32 - 1))
+def test_glu_gradient_matches_finite_differences(x, seed):
+    y = glu_forward(x)
+    u = upstream_like(y.shape, np.random.default_rng(seed))
+    check_gradient(glu_forward, [x], glu_backward(x, y, u), wrt=0, upstream=u)
+
+
+@given(x64=glu_views(), seed=st.integers(0, 2**32 - 1))
+def test_glu_float32_agrees_with_float64_and_inputs_are_kept(x64, seed):
+    y64 = glu_forward(x64)
+    u64 = upstream_like(y64.shape, np.random.default_rng(seed)).astype(np.float32).astype(np.float64)
+    x32, u32 = x64.astype(np.float32), u64.astype(np.float32)
+    y32 = glu_forward(x32)
+    assert y32.dtype == np.float32
+    assert_f32_close(y32, y64)
+    kept = (x32.copy(), y32.copy(), u32.copy())
+    assert_f32_close(glu_backward(x32, y32, u32), glu_backward(x64, y64, u64))
+    for before, after in zip(kept, (x32, y32, u32)):
+        np.testing.assert_array_equal(after, before)
+
+
+# --------------------------------------------------------------- the Keras functions on arrays (nbkeras.activations)
+KERAS_3_ACTIVATIONS = [
+    "celu", "elu", "exponential", "gelu", "glu", "hard_shrink", "hard_sigmoid", "hard_silu", "hard_swish",
+    "hard_tanh", "leaky_relu", "linear", "log_sigmoid", "log_softmax", "mish", "relu", "relu6", "selu", "sigmoid",
+    "silu", "soft_shrink", "softmax", "softplus", "softsign", "sparse_plus", "sparse_sigmoid", "sparsemax",
+    "squareplus", "swish", "tanh", "tanh_shrink", "threshold",
+]  # keras.activations.ALL_OBJECTS_DICT of Keras 3
+
+
+@pytest.mark.parametrize("name", KERAS_3_ACTIVATIONS)
+def test_every_keras_3_activation_exists(name):
+    fn = getattr(keras_activations, name)
+    if name == "threshold":
+        spec = keras_activations.get({"class_name": name, "config": {"threshold": 0.0, "default_value": -1.0}})
+    else:
+        spec = keras_activations.get(name)
+        assert keras_activations.get(fn) == spec
+    assert spec.name == name
+
+
+@pytest.mark.parametrize("name, args, x, expected", [  # the examples in Keras 3's docstrings
+    ("celu", (), [-1.0, 0.0, 1.0], [-0.63212056, 0.0, 1.0]),
+    ("glu", (), [-1.0, 0.0, 1.0, 1.0], [-0.73105858, 0.0]),
+    ("hard_silu", (), [-3.0, -1.0, 0.0, 1.0, 3.0], [0.0, -0.3333333, 0.0, 0.6666667, 3.0]),
+    ("log_sigmoid", (), [-0.541391, 0.0, 0.50, 5.0], [-1.0000418, -0.6931472, -0.474077, -0.00671535]),
+    ("squareplus", (), [-1.0, 0.0, 1.0], [0.6180, 1.0, 1.6180]),
+    ("sparse_plus", (), [-1.0, 0.0, 1.0], [0.0, 0.25, 1.0]),
+    ("sparse_sigmoid", (), [-6.0, 1.0, 0.0, 1.0, 6.0], [0.0, 1.0, 0.5, 1.0, 1.0]),
+    ("soft_shrink", (), [-1.0, 0.0, 1.0], [-0.5, 0.0, 0.5]),
+    ("hard_shrink", (), [-0.5, 0.0, 1.0], [0.0, 0.0, 1.0]),
+    ("hard_tanh", (), [-2.0, -1.0, 0.0, 1.0, 2.0], [-1.0, -1.0, 0.0, 1.0, 1.0]),
+    ("tanh_shrink", (), [-1.0, 0.0, 1.0], [-0.23840584, 0.0, 0.23840584]),
+    ("threshold", (1, 0), [-1.0, 0.0, 1.0, 2.0], [0.0, 0.0, 0.0, 2.0]),
+    ("sparsemax", (), [-1.0, 0.0, 1.0], [0.0, 0.0, 1.0]),
+])
+def test_keras_docstring_examples(name, args, x, expected):
+    out = getattr(keras_activations, name)(np.array(x), *args)
+    np.testing.assert_allclose(out, expected, rtol=1e-4, atol=1e-6)
+
+
+def test_glu_halves_its_axis_and_rejects_an_odd_one():
+    x = np.arange(24, dtype=np.float32).reshape(2, 4, 3) / 10.0
+    out = keras_activations.glu(x, axis=1)
+    assert out.shape == (2, 2, 3) and out.dtype == np.float32
+    np.testing.assert_allclose(out, x[:, :2] / (1.0 + np.exp(-x[:, 2:])), rtol=1e-6)
+    assert keras_activations.get("glu").output_shape((None, 5, 8)) == (None, 5, 4)
+    with pytest.raises(ValueError, match="even size"):
+        keras_activations.glu(x, axis=2)
+
+
+def test_threshold_by_name_needs_its_arguments():
+    with pytest.raises(TypeError, match="needs the arguments"):
+        keras_activations.get("threshold")

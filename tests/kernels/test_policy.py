@@ -101,9 +101,9 @@ def blocker_file(tmp_path):
 def cache_runs(tmp_path_factory):
     """Two processes in turn with one fresh NBKERAS_CACHE_DIR: (first report, second report, cache dir)."""
     tmp_path = tmp_path_factory.mktemp("cache")
-    cache = tmp_path / "cache"
-    env = child_env(tmp_path, NBKERAS_CACHE_DIR=str(cache))
-    for _ in range(3):
+    for attempt in range(3):
+        cache = tmp_path / f"cache{attempt}"  # a fresh one per attempt: the first process must find it empty
+        env = child_env(tmp_path, NBKERAS_CACHE_DIR=str(cache))
         first = child_report(tmp_path, env)
         second = child_report(tmp_path, env)
         # The cache directory carries a fingerprint of every kernel source file; if someone edited one between
