@@ -51,8 +51,18 @@ added to with ``accumulate``, else overwritten (dbias skipped when of size 0).
 Arrays must not overlap each other (outputs, cache and inputs). Small per-call scratch (a few (N, kU) arrays)
 is allocated inside; everything that grows with T is in the caller's cache.
 
-Matrix products go through the project's ``gemm`` on per-step views. Timings, one training step (forward +
-backward), float32, 2-core shared machine: see ``TIMINGS`` below.
+Matrix products go through the project's ``gemm`` on per-step views of x, the cache and the weights (row strides
+larger than the row, which BLAS takes as leading dimensions). Measured against the same kernels with plain numba
+loops for the products, one training step (forward + backward, dx skipped), float32, OpenBLAS on one thread
+(``policy.compute_threads``), on the 2-core dev machine shared with other jobs (load ~4.5, so +-40%):
+
+    GRU(32), T=40, D=1, N=100:   gemm 5.4-13 ms, loops 12-16 ms
+    LSTM(64), T=100, D=64, N=32: gemm 22-61 ms,  loops 114-150 ms
+
+so gemm stays (with NBKERAS_GEMM=numba, the numba GEMM copying the strided views: GRU 9.4 ms, LSTM 44 ms).
+Outside ``compute_threads`` OpenBLAS may run its own threads on these small products; on the
+loaded machine that made the LSTM forward alone take 0.7-3.6 s (spin-waiting threads), so callers should run
+these kernels inside ``compute_threads`` as the trainer does.
 """
 
 import math
@@ -67,8 +77,6 @@ ACTIVATIONS = ("linear", "tanh", "sigmoid", "relu", "hard_sigmoid", "softsign", 
 
 _SELU_ALPHA = 1.6732632423543772848170429916717
 _SELU_SCALE = 1.0507009873554804934193349852946
-
-TIMINGS = ""  # filled in below after measurement
 
 
 # ------------------------------------------------------------------------------------ activations by code
@@ -259,29 +267,35 @@ def _clear(a, accumulate):
 
 
 @kernel
-def _check_common(x, h0, kernel, recurrent_kernel, mask, dmask_x, dmask_h, gates, activation,
-                  recurrent_activation, bias, bias_size, cache, width, seq, h_t):
-    """Shape checks shared by the three forwards."""
+def _check_inputs(x, h0, kernel, recurrent_kernel, bias, bias_size, mask, dmask_x, dmask_h, gates, activation,
+                  recurrent_activation):
+    """Shape checks of everything forward and backward both read (backward re-checks: it indexes them too)."""
     n, t, d = x.shape
     u = h0.shape[1]
     if h0.shape[0] != n:
-        raise ValueError("recurrent forward: h0 must have shape (N, U) with N = x.shape[0]")
+        raise ValueError("recurrent: h0 must have shape (N, U) with N = x.shape[0]")
     if kernel.shape[0] != d or kernel.shape[1] != gates * u:
-        raise ValueError("recurrent forward: kernel must have shape (D, gates * U)")
+        raise ValueError("recurrent: kernel must have shape (D, gates * U)")
     if recurrent_kernel.shape[0] != u or recurrent_kernel.shape[1] != gates * u:
-        raise ValueError("recurrent forward: recurrent_kernel must have shape (U, gates * U)")
+        raise ValueError("recurrent: recurrent_kernel must have shape (U, gates * U)")
+    if bias.size != 0 and bias.shape[0] != bias_size:
+        raise ValueError("recurrent: bias must have length gates * U (GRU reset_after: 2 * 3U) or 0")
     if mask.size != 0 and (mask.shape[0] != n or mask.shape[1] != t):
-        raise ValueError("recurrent forward: mask must have shape (N, T) or size 0")
+        raise ValueError("recurrent: mask must have shape (N, T) or size 0")
     if dmask_x.size != 0 and ((dmask_x.shape[0] != 1 and dmask_x.shape[0] != gates)
                               or dmask_x.shape[1] != n or dmask_x.shape[2] != d):
-        raise ValueError("recurrent forward: dmask_x must have shape (1 or gates, N, D) or size 0")
+        raise ValueError("recurrent: dmask_x must have shape (1 or gates, N, D) or size 0")
     if dmask_h.size != 0 and ((dmask_h.shape[0] != 1 and dmask_h.shape[0] != gates)
                               or dmask_h.shape[1] != n or dmask_h.shape[2] != u):
-        raise ValueError("recurrent forward: dmask_h must have shape (1 or gates, N, U) or size 0")
-    if bias.size != 0 and bias.shape[0] != bias_size:
-        raise ValueError("recurrent forward: bias must have length gates * U (GRU reset_after: 2 * 3U) or 0")
+        raise ValueError("recurrent: dmask_h must have shape (1 or gates, N, U) or size 0")
     if activation < 0 or activation >= 11 or recurrent_activation < 0 or recurrent_activation >= 11:
-        raise ValueError("recurrent forward: unknown activation code")
+        raise ValueError("recurrent: unknown activation code")
+
+
+@kernel
+def _check_outputs(x, h0, cache, width, seq, h_t):
+    n, t, d = x.shape
+    u = h0.shape[1]
     if cache.shape[0] < n * t * width:
         raise ValueError("recurrent forward: cache is smaller than <name>_cache_size(N, T, D, U)")
     if seq.shape[0] != n or seq.shape[1] != t or seq.shape[2] != u:
@@ -331,8 +345,8 @@ def simple_rnn_forward(x, h0, kernel, recurrent_kernel, bias, mask, dmask_x, dma
     """h' = act(xd K + hd R + b) over T steps (module docstring: masks, go_backwards, outputs)."""
     n, steps, d = x.shape
     u = h0.shape[1]
-    _check_common(x, h0, kernel, recurrent_kernel, mask, dmask_x, dmask_h, 1, activation, 0, bias, u,
-                  cache, _RNN_WIDTH * u, seq, h_t)
+    _check_inputs(x, h0, kernel, recurrent_kernel, bias, u, mask, dmask_x, dmask_h, 1, activation, 0)
+    _check_outputs(x, h0, cache, _RNN_WIDTH * u, seq, h_t)
     c3 = cache[:n * steps * _RNN_WIDTH * u].reshape((n, steps, _RNN_WIDTH * u))
     xs = np.empty((n, d), x.dtype)
     hs = np.empty((n, u), x.dtype)
@@ -369,6 +383,7 @@ def simple_rnn_backward(x, h0, kernel, recurrent_kernel, bias, mask, dmask_x, dm
     """
     n, steps, d = x.shape
     u = h0.shape[1]
+    _check_inputs(x, h0, kernel, recurrent_kernel, bias, u, mask, dmask_x, dmask_h, 1, activation, 0)
     _check_backward(x, h0, kernel, recurrent_kernel, bias, dseq, dh_t, dx, dh0, dkernel, drecurrent_kernel, dbias,
                     cache, _RNN_WIDTH * u)
     c3 = cache[:n * steps * _RNN_WIDTH * u].reshape((n, steps, _RNN_WIDTH * u))
@@ -425,8 +440,9 @@ def lstm_forward(x, h0, c0, kernel, recurrent_kernel, bias, mask, dmask_x, dmask
     n, steps, d = x.shape
     u = h0.shape[1]
     w = _LSTM_WIDTH * u
-    _check_common(x, h0, kernel, recurrent_kernel, mask, dmask_x, dmask_h, 4, activation, recurrent_activation,
-                  bias, 4 * u, cache, w, seq, h_t)
+    _check_inputs(x, h0, kernel, recurrent_kernel, bias, 4 * u, mask, dmask_x, dmask_h, 4, activation,
+                  recurrent_activation)
+    _check_outputs(x, h0, cache, w, seq, h_t)
     if c0.shape[0] != n or c0.shape[1] != u or c_t.shape[0] != n or c_t.shape[1] != u:
         raise ValueError("lstm_forward: c0 and cT must have shape (N, U)")
     c3 = cache[:n * steps * w].reshape((n, steps, w))
@@ -480,8 +496,12 @@ def lstm_backward(x, h0, c0, kernel, recurrent_kernel, bias, mask, dmask_x, dmas
     n, steps, d = x.shape
     u = h0.shape[1]
     w = _LSTM_WIDTH * u
+    _check_inputs(x, h0, kernel, recurrent_kernel, bias, 4 * u, mask, dmask_x, dmask_h, 4, activation,
+                  recurrent_activation)
     _check_backward(x, h0, kernel, recurrent_kernel, bias, dseq, dh_t, dx, dh0, dkernel, drecurrent_kernel, dbias,
                     cache, w)
+    if c0.shape[0] != n or c0.shape[1] != u:
+        raise ValueError("lstm_backward: c0 must have shape (N, U)")
     if dc_t.shape[0] != n or dc_t.shape[1] != u:
         raise ValueError("lstm_backward: dcT must have shape (N, U)")
     if dc0.size != 0 and (dc0.shape[0] != n or dc0.shape[1] != u):
@@ -559,8 +579,9 @@ def gru_forward(x, h0, kernel, recurrent_kernel, bias, mask, dmask_x, dmask_h, a
     n, steps, d = x.shape
     u = h0.shape[1]
     w = _GRU_WIDTH * u
-    _check_common(x, h0, kernel, recurrent_kernel, mask, dmask_x, dmask_h, 3, activation, recurrent_activation,
-                  bias, 6 * u if reset_after else 3 * u, cache, w, seq, h_t)
+    _check_inputs(x, h0, kernel, recurrent_kernel, bias, 6 * u if reset_after else 3 * u, mask, dmask_x, dmask_h,
+                  3, activation, recurrent_activation)
+    _check_outputs(x, h0, cache, w, seq, h_t)
     c3 = cache[:n * steps * w].reshape((n, steps, w))
     xs = np.empty((n, d), x.dtype)
     hs = np.empty((n, u), x.dtype)
@@ -627,6 +648,8 @@ def gru_backward(x, h0, kernel, recurrent_kernel, bias, mask, dmask_x, dmask_h, 
     n, steps, d = x.shape
     u = h0.shape[1]
     w = _GRU_WIDTH * u
+    _check_inputs(x, h0, kernel, recurrent_kernel, bias, 6 * u if reset_after else 3 * u, mask, dmask_x, dmask_h,
+                  3, activation, recurrent_activation)
     _check_backward(x, h0, kernel, recurrent_kernel, bias, dseq, dh_t, dx, dh0, dkernel, drecurrent_kernel, dbias,
                     cache, w)
     c3 = cache[:n * steps * w].reshape((n, steps, w))

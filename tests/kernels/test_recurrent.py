@@ -434,3 +434,11 @@ def test_bad_caches_outputs_and_gradients_raise(variant):
         run_backward(case, cache, seq, h_t, c_t, dx=np.empty((n, steps, d + 1)))
     with pytest.raises(ValueError, match="dbias must have"):
         run_backward(case, cache, seq, h_t, c_t, dbias=np.empty(case["bias"].size + 1))
+    # Backward indexes the inputs too, so it checks them again rather than trusting forward's checks.
+    with pytest.raises(ValueError, match="mask must have shape"):
+        run_backward({**case, "mask": np.ones((n, steps + 1))}, cache, seq, h_t, c_t)
+    with pytest.raises(ValueError, match="dmask_h must have shape"):
+        run_backward({**case, "dmask_h": np.ones((2, n, u))}, cache, seq, h_t, c_t)
+    if case["kind"] == "lstm":
+        with pytest.raises(ValueError, match="c0 must have shape"):
+            run_backward({**case, "c0": np.ones((n, u + 1))}, cache, seq, h_t, c_t)
