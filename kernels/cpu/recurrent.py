@@ -74,6 +74,7 @@ from .gemm import gemm
 
 ACTIVATIONS = ("linear", "tanh", "sigmoid", "relu", "hard_sigmoid", "softsign", "softplus", "elu", "selu",
                "exponential", "relu6")
+_N_CODES = len(ACTIVATIONS)  # a global int: numba freezes it as a constant
 
 _SELU_ALPHA = 1.6732632423543772848170429916717
 _SELU_SCALE = 1.0507009873554804934193349852946
@@ -144,13 +145,6 @@ def _dact(code, y):
     if code == 10:
         return one if (y > zero and y < 6.0) else zero
     return one
-
-
-@kernel
-def _act_row(code, row):
-    """row = act(row) in place (a 1-D view)."""
-    for j in range(row.shape[0]):
-        row[j] = _act(code, row[j])
 
 
 # ------------------------------------------------------------------------------------ shared helpers
@@ -288,7 +282,7 @@ def _check_inputs(x, h0, kernel, recurrent_kernel, bias, bias_size, mask, dmask_
     if dmask_h.size != 0 and ((dmask_h.shape[0] != 1 and dmask_h.shape[0] != gates)
                               or dmask_h.shape[1] != n or dmask_h.shape[2] != u):
         raise ValueError("recurrent: dmask_h must have shape (1 or gates, N, U) or size 0")
-    if activation < 0 or activation >= 11 or recurrent_activation < 0 or recurrent_activation >= 11:
+    if activation < 0 or activation >= _N_CODES or recurrent_activation < 0 or recurrent_activation >= _N_CODES:
         raise ValueError("recurrent: unknown activation code")
 
 
