@@ -94,8 +94,18 @@ def as_inputs(model, x, dtype):
         if any(w is None for w in want):
             raise ValueError(f"Input {name!r} has a shape with unknown dimensions {want}: nbkeras needs fully "
                              f"defined input shapes")
+        _check_values(model, t, arr)
         out.append(np.ascontiguousarray(arr.reshape(arr.shape[0], -1), dtype=dtype))
     return out
+
+
+def _check_values(model, tensor, arr):
+    """Let the layers an input feeds check its values before any compiled code runs (Embedding: integer ids in
+    range)."""
+    for node in getattr(model, "_nodes", ()):
+        for i, t in enumerate(node.inputs):
+            if t is tensor and hasattr(node.layer, "check_input_values"):
+                node.layer.check_input_values(i, arr)
 
 
 def y_shapes(model, y):
