@@ -92,3 +92,30 @@ def test_cache_off_leaves_nothing_behind(tmp_path):
     assert report["ok"] and report["in_memory"] and report["warnings"] == []
     assert os.listdir(tmp_path / "tmp") == [], "a process with the cache off left files in the temp directory"
     assert os.listdir(tmp_path / "home") == []
+
+
+def test_a_prefilled_read_only_cache_is_used_without_writing(tmp_path, bound_by_modes):
+    """An administrator fills the cache, then makes it read-only (README: "The compile cache")."""
+    cache = tmp_path / "cache"
+    env = child_env(str(tmp_path), NBKERAS_CACHE_DIR=str(cache))
+    body = IMPORT_AND_KERNELS + """
+report["kernel_hits"] = sum(tensor_ops.add_into.stats.cache_hits.values())
+report["steps_hits"] = sum(m.steps.stats.cache_hits.values())
+"""
+    for attempt in range(3):  # a kernel source edited by someone else meanwhile changes the fingerprint folder
+        filled = run_child(str(tmp_path), env, body=body)
+        for d, dirs, files in os.walk(cache):
+            for name in files:
+                os.chmod(os.path.join(d, name), 0o444)
+            os.chmod(d, 0o555)
+        before = files_under(cache)
+        try:
+            report = run_child(str(tmp_path), env, body=body, preexec_fn=bound_by_modes)
+        finally:
+            for d, dirs, files in os.walk(cache):
+                os.chmod(d, 0o755)
+        if report["cache_dir"] == filled["cache_dir"]:
+            break
+    assert report["ok"] and report["warnings"] == []
+    assert report["kernel_hits"] == 1 and report["steps_hits"] == 1 and not report["in_memory"]
+    assert files_under(cache) == before
