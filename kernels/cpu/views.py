@@ -37,3 +37,13 @@ def quad(arena, offset, outer, d1, d2, d3):
     """arena[offset:offset + outer * d1 * d2 * d3] as (outer, d1, d2, d3): images (batch, height, width, channels)
     and convolution kernels (kh, kw, in, out)."""
     return arena[offset:offset + outer * d1 * d2 * d3].reshape(outer, d1, d2, d3)
+
+
+@kernel
+def rows_available(arena, offset, nrows, ncols):
+    """Up to ``nrows`` rows of ``ncols`` from arena[offset:], as many as the arena holds: random uniforms are
+    drawn only for training steps, so in a test or predict step their arena is empty and the view has 0 rows
+    (the kernels do not read uniforms then)."""
+    avail = min(nrows * ncols, max(arena.shape[0] - offset, 0))
+    r = avail // ncols if ncols > 0 else 0
+    return arena[offset:offset + r * ncols].reshape(r, ncols)

@@ -60,6 +60,11 @@ class _Emitter:
             width, dims = dims
             if not dims:
                 lines.append(f"{name} = views.flat({array}, {offset}, {count(width)})")
+            elif array == "rand":
+                if len(dims) != 1:
+                    raise ValueError("internal: random uniforms are viewed flat or as rows")
+                lines.append(f"{name} = views.rows_available(rand, {offset}, {count(width // dims[0])}, "
+                             f"{self.const(dims[0])})")
             else:
                 lead = count(width // math.prod(dims))
                 lines.append(f"{name} = views.{_VIEW_FN[len(dims)]}({array}, {offset}, {lead}, "

@@ -18,7 +18,8 @@ TRAIN, TEST, PREDICT = 0, 1, 2
 def _shaped(flat, dims):
     if not dims:
         return flat
-    return flat.reshape((flat.shape[0] // math.prod(dims),) + tuple(dims))
+    rows = flat.shape[0] // math.prod(dims)  # 0 rows for uniforms outside training (none are drawn)
+    return flat[:rows * math.prod(dims)].reshape((rows,) + tuple(dims))
 
 
 class EagerRun:
