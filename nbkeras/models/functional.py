@@ -135,6 +135,27 @@ class Model(Trainer, Layer):
             first_seen.setdefault(t._keras_history[0], -1)
         return sorted(layer_depth, key=lambda layer: (-layer_depth[layer], first_seen[layer]))
 
+    # ------------------------------------------------------------ tensors
+    @property
+    def input(self):
+        self._require_graph()
+        return self.inputs[0] if len(self.inputs) == 1 else list(self.inputs)
+
+    @property
+    def output(self):
+        self._require_graph()
+        return self.outputs[0] if len(self.outputs) == 1 else list(self.outputs)
+
+    @property
+    def input_shape(self):
+        shapes = [tuple(t.shape) for t in _as_tensor_list(self.input)]
+        return shapes[0] if len(shapes) == 1 else shapes
+
+    @property
+    def output_shape(self):
+        shapes = [tuple(t.shape) for t in _as_tensor_list(self.output)]
+        return shapes[0] if len(shapes) == 1 else shapes
+
     # ------------------------------------------------------------- layers
     @property
     def layers(self):
@@ -272,6 +293,10 @@ class Model(Trainer, Layer):
     def get_config(self):
         return {"name": self.name, "trainable": self.trainable,
                 "layers": [{"class_name": type(la).__name__, "config": la.get_config()} for la in self.layers]}
+
+
+def _as_tensor_list(x):
+    return x if isinstance(x, list) else [x]
 
 
 def _contains_symbolic(x):

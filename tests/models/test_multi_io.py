@@ -161,3 +161,12 @@ def test_metric_in_metrics_and_weighted_metrics_gets_weighted_prefix():
     err = np.abs(model.predict(x, verbose=0) - y).mean(axis=1)
     assert logs["mae"] == pytest.approx(err.mean(), rel=1e-5)  # metrics ignore sample weights
     assert logs["weighted_mae"] == pytest.approx((sw * err).sum() / sw.sum(), rel=1e-5)
+
+
+def test_model_input_and_output_tensors_and_shapes():
+    seq = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3)])
+    assert seq.input_shape == (None, 4) and seq.output_shape == (None, 3)
+    assert seq.output.shape == (None, 3)
+    a, b = keras.Input((2,)), keras.Input((5,))
+    model = keras.Model([a, b], [keras.layers.Dense(1)(a), keras.layers.Dense(2)(b)])
+    assert model.input_shape == [(None, 2), (None, 5)] and model.output_shape == [(None, 1), (None, 2)]
