@@ -501,7 +501,6 @@ def _backward(b, graph, outputs, fbuf, targets, input_grads):
         b.emit(op.loss_spec.backward_kernel, y_view(op.loss_spec.sparse), View(fb, (op.last_dim,)), dv,
                View(dpred, (op.last_dim,)), *map(Const, op.loss_spec.args))
         fold([(dpred, into)] if into is not None else [])
-    seen_layers = set()
     activity = dict((id(node), f) for node, f in _activity_penalties(graph))
     for node in reversed(graph.nodes):
         layer = node.layer
@@ -531,8 +530,10 @@ def _backward(b, graph, outputs, fbuf, targets, input_grads):
                     pending.append((buf, into))
             else:
                 d_ins.append(None)
-        accumulate = id(layer) in seen_layers
-        seen_layers.add(id(layer))
+        # Add to (rather than overwrite) weight gradients an earlier call already wrote this step: a layer called
+        # twice, or one variable read by several ops of a custom layer.
+        written_ids = {id(v) for v in b._weights_written}
+        accumulate = any(id(v) in written_ids for v in layer.weights)
         layer.describe_backward(LayerContext(b, node, fbuf, ([grad_buf[o.name] for o in outs], d_ins), accumulate))
         fold(pending)
     # Gradients no path reached this step must read as zero (they are never written otherwise).
