@@ -1,11 +1,15 @@
 """Embedding lookup: forward gathers rows of a table, backward scatter-adds gradient rows into it.
 
-Shapes: indices (n,) int64 (the caller flattens the index array of any shape), table (V, D) in Keras's layout
+Shapes: indices (n,) (the caller flattens the index array of any shape), table (V, D) in Keras's layout
 (``embeddings``, initialised uniform(-0.05, 0.05) by Keras), out / dy (n, D).
 
-Every index is checked against [0, V) before anything is written: the API layer validates earlier, but a kernel
-must never read or write outside the table (Keras on CPU raises for such indices too; on GPU it returns zeros).
+Indices arrive as floats of the table's dtype (a model's inputs live in its float activation arena; float32 holds
+every integer up to 2**24 exactly, float64 up to 2**53), or as integers. Every index is checked to be an integer in
+[0, V) before anything is written: the API layer validates earlier, but a kernel must never read or write outside
+the table (Keras on CPU raises for such indices too; on GPU it returns zeros). NaN fails the check.
 """
+
+import math
 
 from ..policy import kernel
 
@@ -14,10 +18,10 @@ from ..policy import kernel
 def _check_indices(indices, vocab, name_is_forward):
     for i in range(indices.shape[0]):
         k = indices[i]
-        if k < 0 or k >= vocab:
+        if not (k >= 0 and k < vocab) or math.floor(k) != k:
             if name_is_forward:
-                raise ValueError("embedding_forward: an index is outside [0, table.shape[0])")
-            raise ValueError("embedding_backward: an index is outside [0, dtable.shape[0])")
+                raise ValueError("embedding_forward: an index is not an integer in [0, table.shape[0])")
+            raise ValueError("embedding_backward: an index is not an integer in [0, dtable.shape[0])")
 
 
 @kernel
@@ -29,7 +33,7 @@ def embedding_forward(indices, table, out):
         raise ValueError("embedding_forward: out must have shape (indices.size, table.shape[1])")
     _check_indices(indices, table.shape[0], True)
     for i in range(indices.shape[0]):
-        src = table[indices[i]]
+        src = table[int(indices[i])]
         dst = out[i]
         for j in range(dst.shape[0]):
             dst[j] = src[j]
@@ -55,6 +59,6 @@ def embedding_backward(indices, dy, dtable, accumulate):
                 row[j] = zero
     for i in range(indices.shape[0]):
         src = dy[i]
-        dst = dtable[indices[i]]
+        dst = dtable[int(indices[i])]
         for j in range(dst.shape[0]):
             dst[j] += src[j]

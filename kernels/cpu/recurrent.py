@@ -16,9 +16,10 @@ One step, with xd = x_t * dmask_x and hd = h * dmask_h (dropout; the state h its
                reset_after=True:  mi = hd R + b_rec;           hh = act(mx_h + r mi_h)
                reset_after=False: mi_zr = hd R_zr (no b_rec); hh = act(mx_h + (r hd_h) R_h)
 
-Dropout masks (already scaled, 1/(1-rate) or 0), one per sequence, the same at every step, shape (G, N, D) for
-inputs and (G, N, U) for the state, or size 0 for none, where G is 1 (one mask shared by every gate) or k (one
-per gate, gate order as above). Keras 3 draws one shared input mask in its default ``implementation=2``; any
+Dropout masks (already scaled, 1/(1-rate) or 0), one per sequence, the same at every step, shape (N, G, D) for
+inputs and (N, G, U) for the state, or size 0 for none, where G is 1 (one mask shared by every gate) or k (one
+per gate, gate order as above). Sample-major, so that a layer's per-sample scratch holds them (``dropout_masks``
+makes them from uniforms). Keras 3 draws one shared input mask in its default ``implementation=2``; any
 ``recurrent_dropout > 0`` switches the cell to ``implementation=1``, which draws k separate masks for the inputs
 and k for the state (``dropout_mask_count``). SimpleRNN always uses one mask each.
 
@@ -162,10 +163,10 @@ def _keep(mask, n, t):
 
 @kernel
 def _mask_value(masks, g, n, j):
-    """Dropout multiplier of gate g at (n, j): 1 without masks, the shared mask when masks.shape[0] == 1."""
+    """Dropout multiplier of gate g at (n, j): 1 without masks, the shared mask when masks.shape[1] == 1."""
     if masks.size == 0:
         return masks.dtype.type(1.0)
-    return masks[g if masks.shape[0] > 1 else 0, n, j]
+    return masks[n, g if masks.shape[1] > 1 else 0, j]
 
 
 @kernel
@@ -184,12 +185,12 @@ def _project(src, masks, w, beta, out, scratch, units):
     """
     if masks.size == 0:
         gemm(False, False, 1.0, src, w, beta, out)
-    elif masks.shape[0] == 1:
-        _masked(src, masks[0], scratch)
+    elif masks.shape[1] == 1:
+        _masked(src, masks[:, 0, :], scratch)
         gemm(False, False, 1.0, scratch, w, beta, out)
     else:
-        for g in range(masks.shape[0]):
-            _masked(src, masks[g], scratch)
+        for g in range(masks.shape[1]):
+            _masked(src, masks[:, g, :], scratch)
             gemm(False, False, 1.0, scratch, w[:, g * units:(g + 1) * units], beta,
                  out[:, g * units:(g + 1) * units])
 
@@ -199,12 +200,12 @@ def _project_dw(src, masks, dz, dw, scratch, units):
     """dw += (src * masks[g])^T @ dz[:, gate g] for each gate block (the weight gradient of _project)."""
     if masks.size == 0:
         gemm(True, False, 1.0, src, dz, 1.0, dw)
-    elif masks.shape[0] == 1:
-        _masked(src, masks[0], scratch)
+    elif masks.shape[1] == 1:
+        _masked(src, masks[:, 0, :], scratch)
         gemm(True, False, 1.0, scratch, dz, 1.0, dw)
     else:
-        for g in range(masks.shape[0]):
-            _masked(src, masks[g], scratch)
+        for g in range(masks.shape[1]):
+            _masked(src, masks[:, g, :], scratch)
             gemm(True, False, 1.0, scratch, dz[:, g * units:(g + 1) * units], 1.0,
                  dw[:, g * units:(g + 1) * units])
 
@@ -217,14 +218,14 @@ def _project_dsrc(dz, w, masks, beta, dsrc, scratch, units):
         return
     if beta == 0.0:
         dsrc[:, :] = dsrc.dtype.type(0.0)
-    if masks.shape[0] == 1:
+    if masks.shape[1] == 1:
         gemm(False, True, 1.0, dz, w, 0.0, scratch)
-        _add_masked(scratch, masks[0], dsrc)
+        _add_masked(scratch, masks[:, 0, :], dsrc)
     else:
-        for g in range(masks.shape[0]):
+        for g in range(masks.shape[1]):
             gemm(False, True, 1.0, dz[:, g * units:(g + 1) * units], w[:, g * units:(g + 1) * units], 0.0,
                  scratch)
-            _add_masked(scratch, masks[g], dsrc)
+            _add_masked(scratch, masks[:, g, :], dsrc)
 
 
 @kernel
@@ -276,12 +277,12 @@ def _check_inputs(x, h0, kernel, recurrent_kernel, bias, bias_size, mask, dmask_
         raise ValueError("recurrent: bias must have length gates * U (GRU reset_after: 2 * 3U) or 0")
     if mask.size != 0 and (mask.shape[0] != n or mask.shape[1] != t):
         raise ValueError("recurrent: mask must have shape (N, T) or size 0")
-    if dmask_x.size != 0 and ((dmask_x.shape[0] != 1 and dmask_x.shape[0] != gates)
-                              or dmask_x.shape[1] != n or dmask_x.shape[2] != d):
-        raise ValueError("recurrent: dmask_x must have shape (1 or gates, N, D) or size 0")
-    if dmask_h.size != 0 and ((dmask_h.shape[0] != 1 and dmask_h.shape[0] != gates)
-                              or dmask_h.shape[1] != n or dmask_h.shape[2] != u):
-        raise ValueError("recurrent: dmask_h must have shape (1 or gates, N, U) or size 0")
+    if dmask_x.size != 0 and ((dmask_x.shape[1] != 1 and dmask_x.shape[1] != gates)
+                              or dmask_x.shape[0] != n or dmask_x.shape[2] != d):
+        raise ValueError("recurrent: dmask_x must have shape (N, 1 or gates, D) or size 0")
+    if dmask_h.size != 0 and ((dmask_h.shape[1] != 1 and dmask_h.shape[1] != gates)
+                              or dmask_h.shape[0] != n or dmask_h.shape[2] != u):
+        raise ValueError("recurrent: dmask_h must have shape (N, 1 or gates, U) or size 0")
     if activation < 0 or activation >= _N_CODES or recurrent_activation < 0 or recurrent_activation >= _N_CODES:
         raise ValueError("recurrent: unknown activation code")
 
@@ -583,7 +584,7 @@ def gru_forward(x, h0, kernel, recurrent_kernel, bias, mask, dmask_x, dmask_h, a
     b_in = bias[0:3 * u] if bias.size != 0 else bias
     b_rec = bias[3 * u:6 * u] if bias.size != 0 and reset_after else bias[0:0]
     # Recurrent masks of the z and r gates (the h gate's product is separate without reset_after).
-    mh_zr = dmask_h[0:2] if dmask_h.shape[0] == 3 else dmask_h
+    mh_zr = dmask_h[:, 0:2] if dmask_h.shape[1] == 3 else dmask_h
     h_t[:, :] = h0
     for s in range(steps):
         t = _time(s, steps, go_backwards)
@@ -653,7 +654,7 @@ def gru_backward(x, h0, kernel, recurrent_kernel, bias, mask, dmask_x, dmask_h, 
         _clear(dbias, accumulate)
     db_in = dbias[0:3 * u] if dbias.size != 0 else dbias
     db_rec = dbias[3 * u:6 * u] if dbias.size != 0 and reset_after else dbias[0:0]
-    mh_zr = dmask_h[0:2] if dmask_h.shape[0] == 3 else dmask_h
+    mh_zr = dmask_h[:, 0:2] if dmask_h.shape[1] == 3 else dmask_h
     xs = np.empty((n, d), x.dtype)
     hs = np.empty((n, u), x.dtype)
     dmx = np.empty((n, 3 * u), x.dtype)
@@ -723,3 +724,212 @@ def gru_backward(x, h0, kernel, recurrent_kernel, bias, mask, dmask_x, dmask_h, 
             _project_dsrc(dmi[:, 0:2 * u], recurrent_kernel[:, 0:2 * u], mh_zr, 1.0, dh, hs, u)
     if dh0.size != 0:
         dh0[:, :] = dh
+
+
+# ------------------------------------------------------------------------------------ dropout masks from uniforms
+
+
+@kernel
+def dropout_masks(u, rate_x, rate_h, training, mask_x, mask_h):
+    """The scaled dropout masks of one step from the step's uniforms (Keras's ``DropoutRNNCell``).
+
+    u is flat, N rows of W >= Gx*D + Gh*U uniforms in [0, 1) (row n: Gx*D for mask_x[n], gate-major, then Gh*U for
+    mask_h[n]), or empty when not training; mask_x (N, Gx, D) and mask_h (N, Gh, U) are written, each skipped when
+    of size 0. A value is 1 / (1 - rate) where u >= rate (P = 1 - rate) and 0 elsewhere: Keras's
+    ``dropout(ones, rate)`` then ``x * mask``. Not training: every value is 1 (Keras applies no mask).
+    """
+    n = mask_x.shape[0] if mask_x.size != 0 else mask_h.shape[0]
+    wx = mask_x.shape[1] * mask_x.shape[2] if mask_x.size != 0 else 0
+    wh = mask_h.shape[1] * mask_h.shape[2] if mask_h.size != 0 else 0
+    if mask_x.size != 0 and mask_h.size != 0 and mask_h.shape[0] != n:
+        raise ValueError("dropout_masks: mask_x and mask_h must have the same number of rows")
+    if not (rate_x >= 0.0 and rate_x <= 1.0 and rate_h >= 0.0 and rate_h <= 1.0):
+        raise ValueError("dropout_masks: rates must be in [0, 1]")
+    one = mask_x.dtype.type(1.0) if mask_x.size != 0 else mask_h.dtype.type(1.0)
+    if not training:
+        if mask_x.size != 0:
+            mask_x[...] = one
+        if mask_h.size != 0:
+            mask_h[...] = one
+        return
+    if n == 0 or wx + wh == 0:
+        return
+    if u.shape[0] % n != 0 or u.shape[0] // n < wx + wh:
+        raise ValueError("dropout_masks: u must hold N rows of at least Gx*D + Gh*U uniforms")
+    w = u.shape[0] // n
+    for i in range(n):
+        base = i * w
+        if wx != 0:
+            _mask_row(u, base, rate_x, mask_x[i])
+        if wh != 0:
+            _mask_row(u, base + wx, rate_h, mask_h[i])
+
+
+@kernel
+def _mask_row(u, base, rate, out):
+    """out (G, W) from u[base:base + G*W]: 1 / (1 - rate) where u >= rate, else 0 (all 0 when rate == 1)."""
+    zero = out.dtype.type(0.0)
+    keep = out.dtype.type(1.0) / out.dtype.type(1.0 - rate) if rate < 1.0 else zero
+    r = u.dtype.type(rate)
+    k = base
+    for g in range(out.shape[0]):
+        for j in range(out.shape[1]):
+            out[g, j] = keep if u[k] >= r and rate < 1.0 else zero
+            k += 1
+
+
+# ------------------------------------------------------------------------------------ sequence masks (Masking)
+
+
+@kernel
+def _row_kept(x, m, value):
+    for f in range(x.shape[1]):
+        if x[m, f] != value:
+            return True
+    return False
+
+
+@kernel
+def sequence_mask(x, value, mask):
+    """mask[m] = 1 if any x[m, f] != value, else 0; x (M, F), mask (M,).
+
+    Keras's masks: ``Embedding(mask_zero=True)`` is ids != 0 (F = 1); ``Masking(mask_value)`` keeps a step unless
+    every feature equals mask_value (``any(x != mask_value, axis=-1)``). A NaN compares unequal: the step is kept.
+    """
+    if x.ndim != 2 or mask.ndim != 1 or mask.shape[0] != x.shape[0]:
+        raise ValueError("sequence_mask: x must be (M, F) and mask (M,)")
+    one = mask.dtype.type(1.0)
+    zero = mask.dtype.type(0.0)
+    for m in range(x.shape[0]):
+        mask[m] = one if _row_kept(x, m, value) else zero
+
+
+@kernel
+def masking_forward(x, value, out):
+    """out[m] = x[m] where the step is kept (``sequence_mask``), else 0; x, out (M, F). Keras's Masking layer
+    multiplies its input by the mask."""
+    if x.shape[0] != out.shape[0] or x.shape[1] != out.shape[1]:
+        raise ValueError("masking_forward: x and out must have one shape (M, F)")
+    zero = out.dtype.type(0.0)
+    for m in range(x.shape[0]):
+        kept = _row_kept(x, m, value)
+        for f in range(x.shape[1]):
+            out[m, f] = x[m, f] if kept else zero
+
+
+@kernel
+def masking_backward(x, value, dy, dx):
+    """dx[m] = dy[m] where the step is kept, else 0 (skipped when dx is empty)."""
+    if dx.size == 0:
+        return
+    if x.shape[0] != dy.shape[0] or x.shape[1] != dy.shape[1] or dx.shape[0] != x.shape[0] \
+            or dx.shape[1] != x.shape[1]:
+        raise ValueError("masking_backward: x, dy and dx must have one shape (M, F)")
+    zero = dx.dtype.type(0.0)
+    for m in range(x.shape[0]):
+        kept = _row_kept(x, m, value)
+        for f in range(x.shape[1]):
+            dx[m, f] = dy[m, f] if kept else zero
+
+
+# ------------------------------------------------------------------------------------ outputs of the layers
+
+
+@kernel
+def sequence_last_forward(seq, out):
+    """out = seq[:, T-1]: Keras's ``last_output`` (the last processed step), seq (N, T, U), out (N, U)."""
+    n, t, u = seq.shape
+    if t == 0 or out.shape[0] != n or out.shape[1] != u:
+        raise ValueError("sequence_last_forward: out must be (N, U) for seq (N, T, U), T > 0")
+    for i in range(n):
+        for j in range(u):
+            out[i, j] = seq[i, t - 1, j]
+
+
+@kernel
+def sequence_last_backward(dy, dseq):
+    """dseq = 0 except dseq[:, T-1] = dy (the gradient of sequence_last_forward)."""
+    n, t, u = dseq.shape
+    if t == 0 or dy.shape[0] != n or dy.shape[1] != u:
+        raise ValueError("sequence_last_backward: dy must be (N, U) for dseq (N, T, U), T > 0")
+    dseq[...] = dseq.dtype.type(0.0)
+    for i in range(n):
+        for j in range(u):
+            dseq[i, t - 1, j] = dy[i, j]
+
+
+#: merge_pair modes, Keras's Bidirectional ``merge_mode``.
+MERGE_MODES = ("concat", "sum", "mul", "ave")
+
+
+@kernel
+def merge_pair_forward(a, b, mode, reverse_b, out):
+    """Bidirectional's merge of the forward output a and the backward output b, both (N, T, U) (T = 1 for a
+    last output): b is first flipped in time when ``reverse_b`` (Keras flips the backward layer's sequence).
+
+        concat: out (N, T, 2U) = [a, b];  sum: a + b;  mul: a * b;  ave: (a + b) / 2
+    """
+    n, t, u = a.shape
+    if b.shape[0] != n or b.shape[1] != t or b.shape[2] != u or out.shape[0] != n or out.shape[1] != t:
+        raise ValueError("merge_pair_forward: a and b must be (N, T, U) and out (N, T, .)")
+    if mode < 0 or mode > 3 or out.shape[2] != (2 * u if mode == 0 else u):
+        raise ValueError("merge_pair_forward: out must be (N, T, 2U) for concat, (N, T, U) otherwise")
+    two = out.dtype.type(2.0)
+    for i in range(n):
+        for s in range(t):
+            sb = t - 1 - s if reverse_b else s
+            for j in range(u):
+                x = a[i, s, j]
+                y = b[i, sb, j]
+                if mode == 0:
+                    out[i, s, j] = x
+                    out[i, s, u + j] = y
+                elif mode == 1:
+                    out[i, s, j] = x + y
+                elif mode == 2:
+                    out[i, s, j] = x * y
+                else:
+                    out[i, s, j] = (x + y) / two
+
+
+@kernel
+def merge_pair_backward(a, b, dy, mode, reverse_b, da, db):
+    """Gradients of merge_pair_forward: da and db (N, T, U) are overwritten."""
+    n, t, u = a.shape
+    if b.shape[0] != n or b.shape[1] != t or b.shape[2] != u or dy.shape[0] != n or dy.shape[1] != t:
+        raise ValueError("merge_pair_backward: a and b must be (N, T, U) and dy (N, T, .)")
+    if mode < 0 or mode > 3 or dy.shape[2] != (2 * u if mode == 0 else u):
+        raise ValueError("merge_pair_backward: dy must be (N, T, 2U) for concat, (N, T, U) otherwise")
+    if da.shape[0] != n or da.shape[1] != t or da.shape[2] != u or db.shape[0] != n or db.shape[1] != t \
+            or db.shape[2] != u:
+        raise ValueError("merge_pair_backward: da and db must have the shape of a")
+    half = dy.dtype.type(0.5)
+    for i in range(n):
+        for s in range(t):
+            sb = t - 1 - s if reverse_b else s
+            for j in range(u):
+                g = dy[i, s, j]
+                if mode == 0:
+                    da[i, s, j] = g
+                    db[i, sb, j] = dy[i, s, u + j]
+                elif mode == 1:
+                    da[i, s, j] = g
+                    db[i, sb, j] = g
+                elif mode == 2:
+                    da[i, s, j] = g * b[i, sb, j]
+                    db[i, sb, j] = g * a[i, s, j]
+                else:
+                    da[i, s, j] = g * half
+                    db[i, sb, j] = g * half
+
+
+@kernel
+def reverse_time(x, out):
+    """out[:, s] = x[:, T-1-s] for x, out (N, T, U) (its own gradient); Bidirectional's merge_mode=None."""
+    n, t, u = x.shape
+    if out.shape[0] != n or out.shape[1] != t or out.shape[2] != u:
+        raise ValueError("reverse_time: x and out must have one shape (N, T, U)")
+    for i in range(n):
+        for s in range(t):
+            for j in range(u):
+                out[i, s, j] = x[i, t - 1 - s, j]

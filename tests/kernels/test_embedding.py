@@ -1,6 +1,7 @@
 """Embedding kernels: gather against NumPy indexing, scatter-add gradient against central differences (float64,
-random upstream, repeated indices), float32 against float64, accumulation, no mutation of inputs, and indices
-outside the table or bad shapes raising ValueError before anything is written."""
+random upstream, repeated indices), float32 against float64, accumulation, no mutation of inputs, indices given as
+floats of the table's dtype (how a model's inputs arrive) or as ints, and indices outside the table, non-integral
+or NaN, or bad shapes raising ValueError before anything is written."""
 
 import numpy as np
 import pytest
@@ -15,9 +16,10 @@ from tests.support.strategies import dims, floats_array, seeds
 
 @st.composite
 def lookups(draw):
-    """(indices, table): int64 indices (repeats likely) into a float64 (V, D) table of float32 values."""
+    """(indices, table): float64 indices holding integers (repeats likely) into a float64 (V, D) table of float32
+    values."""
     vocab, width, n = draw(dims(1, 6)), draw(dims(1, 4)), draw(dims(0, 8))
-    indices = draw(hnp.arrays(np.int64, (n,), elements=st.integers(0, vocab - 1)))
+    indices = draw(hnp.arrays(np.int64, (n,), elements=st.integers(0, vocab - 1))).astype(np.float64)
     return indices, draw(floats_array((vocab, width)))
 
 
@@ -36,7 +38,7 @@ def backward(indices, dy, vocab, accumulate=False, start=None):
 @given(lookups())
 def test_forward_matches_numpy(lookup):
     indices, table = lookup
-    np.testing.assert_array_equal(forward(indices, table), table[indices])
+    np.testing.assert_array_equal(forward(indices, table), table[indices.astype(np.int64)])
 
 
 @given(lookups(), seeds())
@@ -51,8 +53,17 @@ def test_gradient_matches_finite_differences(lookup, seed):
 def test_float32_agrees_with_float64(lookup, seed):
     indices, table = lookup
     dy = upstream_like((indices.shape[0], table.shape[1]), np.random.default_rng(seed))
-    assert_f32_close(forward(indices, table.astype(np.float32)), forward(indices, table))
-    assert_f32_close(backward(indices, dy.astype(np.float32), table.shape[0]), backward(indices, dy, table.shape[0]))
+    i32 = indices.astype(np.float32)
+    assert_f32_close(forward(i32, table.astype(np.float32)), forward(indices, table))
+    assert_f32_close(backward(i32, dy.astype(np.float32), table.shape[0]), backward(indices, dy, table.shape[0]))
+
+
+def test_integer_and_float_indices_agree():
+    table = np.arange(12.0).reshape(4, 3)
+    ints = np.array([3, 0, 3, 1], np.int64)
+    np.testing.assert_array_equal(forward(ints, table), forward(ints.astype(np.float64), table))
+    dy = np.arange(12.0).reshape(4, 3)
+    np.testing.assert_array_equal(backward(ints, dy, 4), backward(ints.astype(np.float64), dy, 4))
 
 
 def test_repeated_indices_sum_and_unused_rows_are_zero():
@@ -78,16 +89,16 @@ def test_inputs_are_not_mutated_and_accumulate_adds(dtype, rng):
         np.testing.assert_array_equal(a, a0)
 
 
-@pytest.mark.parametrize("bad", [-1, 4, 2**40])
-def test_out_of_range_indices_raise_before_writing(bad):
-    indices = np.array([0, bad, 1], np.int64)
+@pytest.mark.parametrize("bad", [-1, 4, 2**40, -1.0, 4.0, 1.5, -0.5, 3.999, np.nan, np.inf])
+def test_bad_indices_raise_before_writing(bad):
+    indices = np.array([0, bad, 1], np.int64 if isinstance(bad, int) else np.float64)
     table = np.ones((4, 2))
     out = np.zeros((3, 2))
-    with pytest.raises(ValueError, match="embedding_forward: an index is outside"):
+    with pytest.raises(ValueError, match="embedding_forward: an index is not an integer in"):
         embedding.embedding_forward(indices, table, out)
     np.testing.assert_array_equal(out, 0.0)
     dtable = np.full((4, 2), 5.0)
-    with pytest.raises(ValueError, match="embedding_backward: an index is outside"):
+    with pytest.raises(ValueError, match="embedding_backward: an index is not an integer in"):
         embedding.embedding_backward(indices, np.ones((3, 2)), dtable, False)
     np.testing.assert_array_equal(dtable, 5.0)
 

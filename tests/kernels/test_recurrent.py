@@ -49,8 +49,8 @@ def reference(case):
     n, steps, d = x.shape
     u = h0.shape[1]
     col = lambda m, g: m[:, g * u:(g + 1) * u]  # noqa: E731
-    xmask = lambda g: 1.0 if mx.size == 0 else mx[g if mx.shape[0] > 1 else 0]  # noqa: E731
-    hmask = lambda g: 1.0 if mh.size == 0 else mh[g if mh.shape[0] > 1 else 0]  # noqa: E731
+    xmask = lambda g: 1.0 if mx.size == 0 else mx[:, g if mx.shape[1] > 1 else 0]  # noqa: E731
+    hmask = lambda g: 1.0 if mh.size == 0 else mh[:, g if mh.shape[1] > 1 else 0]  # noqa: E731
 
     def bias(g, second=False):
         if b.size == 0:
@@ -187,7 +187,7 @@ def make_case(kind, reset_after, arrays, flags):
 
 
 def _dropout_shape(mode, gates, n, width):
-    return {"none": (0, 0, 0), "shared": (1, n, width), "per_gate": (gates, n, width)}[mode]
+    return {"none": (0, 0, 0), "shared": (n, 1, width), "per_gate": (n, gates, width)}[mode]
 
 
 def random_case(rng, kind, reset_after, n=2, steps=3, d=2, u=2, masked=False, dropout="none", use_bias=True,
@@ -442,3 +442,90 @@ def test_bad_caches_outputs_and_gradients_raise(variant):
     if case["kind"] == "lstm":
         with pytest.raises(ValueError, match="c0 must have shape"):
             run_backward({**case, "c0": np.ones((n, u + 1))}, cache, seq, h_t, c_t)
+
+
+# ------------------------------------------------------------------------------------ helpers the layers use
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_dropout_masks_from_uniforms(dtype, rng):
+    n, gx, d, gh, u = 3, 4, 2, 4, 3
+    w = gx * d + gh * u + 1  # a row may be longer than the masks need
+    uni = rng.uniform(size=n * w).astype(dtype)
+    mx, mh = np.full((n, gx, d), np.nan, dtype), np.full((n, gh, u), np.nan, dtype)
+    rec.dropout_masks(uni, 0.3, 0.6, True, mx, mh)
+    rows = uni.reshape(n, w)
+    want_x = np.where(rows[:, :gx * d] >= dtype(0.3), dtype(1.0) / dtype(0.7), 0.0).reshape(n, gx, d)
+    want_h = np.where(rows[:, gx * d:gx * d + gh * u] >= dtype(0.6), dtype(1.0) / dtype(1.0 - 0.6), 0.0)
+    np.testing.assert_array_equal(mx, want_x)
+    np.testing.assert_array_equal(mh, want_h.reshape(n, gh, u))
+    assert mx.dtype == mh.dtype == dtype
+    # Not training: all ones, and no uniforms are read (a step that does not train draws none).
+    rec.dropout_masks(np.empty(0, dtype), 0.3, 0.6, False, mx, mh)
+    assert np.all(mx == 1.0) and np.all(mh == 1.0)
+    # One of the two masks may be absent; rate 1 drops everything.
+    rec.dropout_masks(uni, 1.0, 0.0, True, mx, np.empty((0, 0, 0), dtype))
+    assert np.all(mx == 0.0)
+    with pytest.raises(ValueError, match="u must hold"):
+        rec.dropout_masks(uni[:n * 5], 0.3, 0.6, True, mx, mh)
+    with pytest.raises(ValueError, match="rates must be"):
+        rec.dropout_masks(uni, 1.5, 0.6, True, mx, mh)
+
+
+def test_sequence_mask_and_masking():
+    x = np.array([[0.0, 0.0], [1.0, 0.0], [0.0, np.nan], [2.0, 2.0]])
+    mask = np.full(4, np.nan)
+    rec.sequence_mask(x, 0.0, mask)
+    np.testing.assert_array_equal(mask, [0.0, 1.0, 1.0, 1.0])
+    rec.sequence_mask(x, 2.0, mask)
+    np.testing.assert_array_equal(mask, [1.0, 1.0, 1.0, 0.0])
+    out = np.full_like(x, np.nan)
+    rec.masking_forward(x, 2.0, out)
+    np.testing.assert_array_equal(out, [[0.0, 0.0], [1.0, 0.0], [0.0, np.nan], [0.0, 0.0]])
+    dy = np.arange(8.0).reshape(4, 2)
+    dx = np.full_like(x, np.nan)
+    rec.masking_backward(x, 2.0, dy, dx)
+    np.testing.assert_array_equal(dx, [[0.0, 1.0], [2.0, 3.0], [4.0, 5.0], [0.0, 0.0]])
+    rec.masking_backward(x, 2.0, dy, np.empty((0, 0)))  # skipped
+    with pytest.raises(ValueError, match="sequence_mask"):
+        rec.sequence_mask(x, 0.0, np.zeros(3))
+
+
+@pytest.mark.parametrize("mode", range(4))
+@pytest.mark.parametrize("reverse_b", [False, True])
+def test_merge_pair_against_numpy_and_finite_differences(mode, reverse_b, rng):
+    a, b = rng.normal(size=(2, 3, 2)), rng.normal(size=(2, 3, 2))
+    width = 4 if mode == 0 else 2
+
+    def forward(a_, b_):
+        out = np.full((2, 3, width), np.nan)
+        rec.merge_pair_forward(a_, b_, mode, reverse_b, out)
+        return out
+
+    br = b[:, ::-1] if reverse_b else b
+    want = [np.concatenate([a, br], -1), a + br, a * br, (a + br) / 2][mode]
+    np.testing.assert_array_equal(forward(a, b), want)
+    dy = upstream_like((2, 3, width), rng)
+    da, db = np.full_like(a, np.nan), np.full_like(b, np.nan)
+    rec.merge_pair_backward(a, b, dy, mode, reverse_b, da, db)
+    check_gradient(forward, [a, b], da, 0, dy)
+    check_gradient(forward, [a, b], db, 1, dy)
+    with pytest.raises(ValueError, match="merge_pair_forward"):
+        rec.merge_pair_forward(a, b, mode, reverse_b, np.zeros((2, 3, width + 1)))
+
+
+def test_sequence_last_and_reverse_time(rng):
+    seq = rng.normal(size=(2, 3, 4))
+    out = np.full((2, 4), np.nan)
+    rec.sequence_last_forward(seq, out)
+    np.testing.assert_array_equal(out, seq[:, -1])
+    dseq = np.full_like(seq, np.nan)
+    rec.sequence_last_backward(out, dseq)
+    want = np.zeros_like(seq)
+    want[:, -1] = out
+    np.testing.assert_array_equal(dseq, want)
+    rev = np.full_like(seq, np.nan)
+    rec.reverse_time(seq, rev)
+    np.testing.assert_array_equal(rev, seq[:, ::-1])
+    with pytest.raises(ValueError, match="sequence_last_forward"):
+        rec.sequence_last_forward(seq, np.zeros((2, 3)))
