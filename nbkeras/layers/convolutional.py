@@ -57,8 +57,6 @@ class _ConvBase(Layer):
             conv_utils.check_strides_and_dilation(self.strides, self.dilation_rate, owner)
         self.activation = activations_module.get(activation)
         self.use_bias = bool(use_bias)
-        if getattr(self, "activity_regularizer", None) is None:
-            self.activity_regularizer = regularizers_module.get(activity_regularizer)
         self._geo = None
 
     # ------------------------------------------------------------------------------------------------ shapes
@@ -131,16 +129,11 @@ class _ConvBase(Layer):
         size = backend.kernel("conv.conv2d_scratch_size")(COLS_IMAGES, *per_image_args, COLS_BUDGET)
         return ctx.scratch(tag, size, per_sample=False)
 
-    # --------------------------------------------------------------------------- regularizers, constraints
-    def _weight_specs(self):
-        """[(variable or None, regularizer, constraint)] in weight order."""
-        raise NotImplementedError
-
-    def weight_regularizers(self):
-        return [(v, r) for v, r, _ in self._weight_specs() if v is not None and r is not None]
-
-    def weight_constraints(self):
-        return [(v, c) for v, _, c in self._weight_specs() if v is not None and c is not None]
+    def _add_bias(self, units):
+        if not self.use_bias:
+            return None
+        return self.add_weight(name="bias", shape=(units,), initializer=self.bias_initializer,
+                               regularizer=self.bias_regularizer, constraint=self.bias_constraint)
 
     def get_config(self):
         config = super().get_config()
@@ -184,9 +177,11 @@ class _Conv(_ConvBase):
 
     def build(self, input_shape):
         self._set_geometry(input_shape)
-        shape = self.kernel_size + (self._channels // self.groups, self.filters)
-        self.kernel = self.add_weight("kernel", shape, self.kernel_initializer)
-        self.bias = self.add_weight("bias", (self.filters,), self.bias_initializer) if self.use_bias else None
+        self.kernel = self.add_weight(name="kernel", shape=self.kernel_size + (self._channels // self.groups,
+                                                                               self.filters),
+                                      initializer=self.kernel_initializer, regularizer=self.kernel_regularizer,
+                                      constraint=self.kernel_constraint)
+        self.bias = self._add_bias(self.filters)
         self.built = True
 
     def _per_image(self):
@@ -205,10 +200,6 @@ class _Conv(_ConvBase):
                  ctx.d_input(0, self._in_dims), self._kernel_grad(ctx, self.kernel, "dkernel_sink"), dbias,
                  self._cols(ctx, "cols_backward", self._per_image()), *map(ctx.const, self._geo.args()),
                  ctx.const(self.groups), ctx.accumulate)
-
-    def _weight_specs(self):
-        return [(getattr(self, "kernel", None), self.kernel_regularizer, self.kernel_constraint),
-                (getattr(self, "bias", None), self.bias_regularizer, self.bias_constraint)]
 
     def get_config(self):
         config = super().get_config()
@@ -278,11 +269,11 @@ class _DepthwiseConv(_ConvBase):
 
     def build(self, input_shape):
         self._set_geometry(input_shape)
-        shape = self.kernel_size + (self._channels, self.depth_multiplier)
         # Keras 3 names this weight "kernel" (Keras 2: "depthwise_kernel").
-        self.kernel = self.add_weight("kernel", shape, self.depthwise_initializer)
-        units = self._channels * self.depth_multiplier
-        self.bias = self.add_weight("bias", (units,), self.bias_initializer) if self.use_bias else None
+        self.kernel = self.add_weight(name="kernel", shape=self.kernel_size + (self._channels, self.depth_multiplier),
+                                      initializer=self.depthwise_initializer, regularizer=self.depthwise_regularizer,
+                                      constraint=self.depthwise_constraint)
+        self.bias = self._add_bias(self._channels * self.depth_multiplier)
         self.built = True
 
     def _forward_calls(self, ctx, out):
@@ -295,10 +286,6 @@ class _DepthwiseConv(_ConvBase):
         ctx.call("conv.depthwise_conv2d_backward", ctx.input(0, self._in_dims), self._kernel_view(ctx, self.kernel),
                  dy, ctx.d_input(0, self._in_dims), self._kernel_grad(ctx, self.kernel, "dkernel_sink"), dbias,
                  *map(ctx.const, self._geo.args()), ctx.accumulate)
-
-    def _weight_specs(self):
-        return [(getattr(self, "kernel", None), self.depthwise_regularizer, self.depthwise_constraint),
-                (getattr(self, "bias", None), self.bias_regularizer, self.bias_constraint)]
 
     def get_config(self):
         config = super().get_config()
@@ -369,12 +356,15 @@ class _SeparableConv(_ConvBase):
         self._set_geometry(input_shape)
         mid = self._channels * self.depth_multiplier
         self._mid_dims = self._geo.out_hw + (mid,)
-        self.depthwise_kernel = self.add_weight("depthwise_kernel",
-                                                self.kernel_size + (self._channels, self.depth_multiplier),
-                                                self.depthwise_initializer)
-        self.pointwise_kernel = self.add_weight("pointwise_kernel", (1,) * self.rank + (mid, self.filters),
-                                                self.pointwise_initializer)
-        self.bias = self.add_weight("bias", (self.filters,), self.bias_initializer) if self.use_bias else None
+        self.depthwise_kernel = self.add_weight(
+            name="depthwise_kernel", shape=self.kernel_size + (self._channels, self.depth_multiplier),
+            initializer=self.depthwise_initializer, regularizer=self.depthwise_regularizer,
+            constraint=self.depthwise_constraint)
+        self.pointwise_kernel = self.add_weight(
+            name="pointwise_kernel", shape=(1,) * self.rank + (mid, self.filters),
+            initializer=self.pointwise_initializer, regularizer=self.pointwise_regularizer,
+            constraint=self.pointwise_constraint)
+        self.bias = self._add_bias(self.filters)
         self.built = True
 
     def _mid(self, ctx, tag):
@@ -410,11 +400,6 @@ class _SeparableConv(_ConvBase):
                  self._kernel_view(ctx, self.depthwise_kernel), dmid, ctx.d_input(0, self._in_dims),
                  self._kernel_grad(ctx, self.depthwise_kernel, "ddepthwise_sink"), ctx.empty(1),
                  *map(ctx.const, self._geo.args()), ctx.accumulate)
-
-    def _weight_specs(self):
-        return [(getattr(self, "depthwise_kernel", None), self.depthwise_regularizer, self.depthwise_constraint),
-                (getattr(self, "pointwise_kernel", None), self.pointwise_regularizer, self.pointwise_constraint),
-                (getattr(self, "bias", None), self.bias_regularizer, self.bias_constraint)]
 
     def get_config(self):
         config = super().get_config()
@@ -491,9 +476,10 @@ class _ConvTranspose(_ConvBase):
 
     def build(self, input_shape):
         self._set_geometry(input_shape)
-        self.kernel = self.add_weight("kernel", self.kernel_size + (self.filters, self._channels),
-                                      self.kernel_initializer)
-        self.bias = self.add_weight("bias", (self.filters,), self.bias_initializer) if self.use_bias else None
+        self.kernel = self.add_weight(name="kernel", shape=self.kernel_size + (self.filters, self._channels),
+                                      initializer=self.kernel_initializer, regularizer=self.kernel_regularizer,
+                                      constraint=self.kernel_constraint)
+        self.bias = self._add_bias(self.filters)
         self.built = True
 
     def _per_image(self):
@@ -512,8 +498,6 @@ class _ConvTranspose(_ConvBase):
                  dy, ctx.d_input(0, self._in_dims), self._kernel_grad(ctx, self.kernel, "dkernel_sink"), dbias,
                  self._cols(ctx, "cols_backward", self._per_image()), *map(ctx.const, self._geo.args()),
                  ctx.accumulate)
-
-    _weight_specs = _Conv._weight_specs
 
     def get_config(self):
         config = super().get_config()

@@ -328,6 +328,8 @@ def test_regularizers_join_the_loss_and_its_gradient():
     run_layer_test(L.SeparableConv2D, dict(filters=2, kernel_size=2, depthwise_regularizer="l1",
                                            pointwise_regularizer="l2"), (2, 3, 3, 1), (2, 2, 2, 2),
                    [(2, 2, 1, 1), (1, 1, 1, 2), (2,)])
+    run_layer_test(L.Conv1D, dict(filters=2, kernel_size=2, activity_regularizer="l2"), (2, 4, 1), (2, 3, 2),
+                   [(2, 1, 2), (2,)])
     layer = L.Conv2D(2, 2, kernel_regularizer=keras.regularizers.L2(0.5))
     layer(keras.Input((3, 3, 1)))
     assert [(v.name, r.l2) for v, r in layer.weight_regularizers()] == [("kernel", 0.5)]
