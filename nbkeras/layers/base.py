@@ -70,8 +70,38 @@ class Variable:
     def __array__(self, dtype=None, copy=None):
         return np.asarray(self._value, dtype=dtype)
 
+    @property
+    def ndim(self):
+        return self._value.ndim
+
+    def __len__(self):
+        return len(self._value)
+
+    def __getitem__(self, index):
+        return self._value[index]
+
     def __repr__(self):
         return f"<Variable path={self.path}, shape={self.shape}, dtype={self.dtype}>"
+
+
+def _variable_operator(name):
+    """Variable arithmetic: on arrays, the NumPy result; with a symbolic tensor, defer to the tensor's reflected
+    operator (which records an op node reading this variable)."""
+    op = getattr(np.ndarray, name)
+
+    def method(self, other):
+        if isinstance(other, KerasTensor) or (isinstance(other, (list, tuple)) and is_symbolic(other)):
+            return NotImplemented
+        return op(self._value, np.asarray(other) if isinstance(other, Variable) else other)
+
+    method.__name__ = name
+    return method
+
+
+for _name in ("__add__", "__radd__", "__sub__", "__rsub__", "__mul__", "__rmul__", "__truediv__", "__rtruediv__",
+              "__matmul__", "__rmatmul__", "__pow__", "__rpow__", "__lt__", "__le__", "__gt__", "__ge__"):
+    setattr(Variable, _name, _variable_operator(_name))
+Variable.__neg__ = lambda self: -self._value
 
 
 class KerasTensor:
@@ -89,6 +119,11 @@ class KerasTensor:
 
     def __repr__(self):
         return f"<KerasTensor shape={self.shape}, dtype={self.dtype}, name={self.name}>"
+
+    def __bool__(self):
+        from .tracing import no_value_error
+
+        raise no_value_error(self)
 
 
 class Node:
@@ -110,6 +145,23 @@ def is_symbolic(x):
 
 _LAYER_KWARGS = ("input_shape", "batch_input_shape", "batch_size", "input_dim", "weights", "autocast",
                  "activity_regularizer", "input_length")
+
+
+def _array_shapes(value):
+    if isinstance(value, dict):
+        return {k: _array_shapes(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return type(value)(_array_shapes(v) for v in value)
+    return (None,) + tuple(np.shape(value))[1:]
+
+
+def _dedupe(variables):
+    seen, out = set(), []
+    for v in variables:
+        if id(v) not in seen:
+            seen.add(id(v))
+            out.append(v)
+    return out
 
 
 def _output_shapes(shape):
@@ -209,20 +261,39 @@ class Layer:
     @property
     def weights(self):
         """Variables created trainable, then those created non-trainable, each in creation order (Keras's order,
-        which does not change when ``layer.trainable`` is flipped)."""
-        return [w for w in self._weights if w.trainable] + [w for w in self._weights if not w.trainable]
+        which does not change when ``layer.trainable`` is flipped), then those of the layers held in attributes."""
+        own = [w for w in self._weights if w.trainable] + [w for w in self._weights if not w.trainable]
+        return _dedupe(own + [w for sub in self._sublayers() for w in sub.weights])
 
     @property
     def trainable_weights(self):
-        return [w for w in self._weights if w.trainable and self.trainable]
+        if not self.trainable:
+            return []
+        own = [w for w in self._weights if w.trainable]
+        return _dedupe(own + [w for sub in self._sublayers() for w in sub.trainable_weights])
 
     @property
     def non_trainable_weights(self):
-        return [w for w in self._weights if not (w.trainable and self.trainable)]
+        trainable = {id(w) for w in self.trainable_weights}
+        return [w for w in self.weights if id(w) not in trainable]
 
-    variables = weights
-    trainable_variables = trainable_weights
-    non_trainable_variables = non_trainable_weights
+    @property
+    def variables(self):
+        return self.weights
+
+    @property
+    def trainable_variables(self):
+        return self.trainable_weights
+
+    @property
+    def non_trainable_variables(self):
+        return self.non_trainable_weights
+
+    def _sublayers(self):
+        """Layers this one holds as attributes (a custom layer's Dense, a wrapper's inner layer)."""
+        from .tracing import tracked_sublayers
+
+        return tracked_sublayers(self)
 
     def get_weights(self):
         return [w.numpy() for w in self.weights]
@@ -266,11 +337,37 @@ class Layer:
         raise _not_describable(self)
 
     def __call__(self, inputs, training=None, **kwargs):
+        from .tracing import is_traced
+
+        if is_traced(self):
+            return self._call_python(inputs, training, kwargs)
         if kwargs:
             check_kwargs(kwargs, (), f"{type(self).__name__}.__call__")
         if is_symbolic(inputs):
             return self._call_symbolic(inputs)
         return self._call_eager(inputs, bool(training))
+
+    def _call_python(self, inputs, training, kwargs):
+        """A custom layer: build it from the input shapes, then trace ``call`` (symbolic inputs) or run it on
+        arrays (ops compute at once)."""
+        from . import tracing
+
+        symbolic = bool(tracing.flatten_structure(inputs)[0])
+        if training is not None and tracing.accepts(self.call, "training"):
+            kwargs = dict(kwargs, training=training)
+        if not self.built:
+            if symbolic:
+                shape = tracing.shapes_of(inputs)
+            else:
+                shape = _array_shapes(inputs)
+            self.build(shape)
+            self.built = True
+            if self._initial_weights is not None:
+                self.set_weights(self._initial_weights)
+                self._initial_weights = None
+        if symbolic:
+            return tracing.trace(self, inputs, kwargs)
+        return self.call(inputs, **kwargs)
 
     def _as_list(self, inputs):
         if self.n_inputs == 1:
@@ -284,8 +381,6 @@ class Layer:
         return list(inputs)
 
     def _call_symbolic(self, inputs):
-        if type(self).call is not Layer.call and type(self).describe_forward is Layer.describe_forward:
-            raise _not_describable(self)
         tensors = self._as_list(inputs)
         for t in tensors:
             if not isinstance(t, KerasTensor):

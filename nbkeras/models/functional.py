@@ -10,7 +10,8 @@ import numpy as np
 from .. import backend
 from ..errors import ArgumentError
 from ..layers.base import KerasTensor, Layer
-from ..layers.input_layer import InputLayer
+from ..layers.input_layer import Input, InputLayer
+from ..layers.tracing import is_traced
 from .trainer import Trainer
 
 
@@ -107,7 +108,8 @@ class Model(Trainer, Layer):
                                      f"{node.layer.name!r}")
             available.update(id(t) for t in node.outputs)
         self._nodes = [n for n in nodes if not isinstance(n.layer, InputLayer)]
-        self._layers = self._order_layers(nodes, first_seen)
+        # ops recorded in the graph (keras.ops on symbolic tensors) are operations, not layers (as in Keras 3)
+        self._layers = [la for la in self._order_layers(nodes, first_seen) if not getattr(la, "_is_op", False)]
         names = [layer.name for layer in self._layers]
         for n in names:
             if names.count(n) > 1:
@@ -264,7 +266,26 @@ class Model(Trainer, Layer):
         return dict(zip(self._output_structure, outs))
 
     def _ensure_graph_for(self, inputs):
-        """Hook for Sequential models built from the first data they see."""
+        """Build the graph of a subclassed model (one that defines ``call``) from the first data it sees: its
+        ``call`` is traced on symbolic inputs of the data's shapes. (Sequential overrides this.)"""
+        if self._graph_ready or not is_traced(self):
+            return
+        self._trace_call(_symbolic_like(inputs))
+
+    def build(self, input_shape=None):
+        """Keras's ``build(input_shape)``: a subclassed model traces ``call`` on inputs of that shape."""
+        if self._graph_ready or not is_traced(self):
+            self.built = True
+            return
+        if input_shape is None:
+            raise ValueError(f"Model {self.name!r}: build() needs an input_shape")
+        self._trace_call(_inputs_for_shape(input_shape))
+
+    def _trace_call(self, inputs):
+        call_kwargs = {}
+        outputs = self.call(inputs, **call_kwargs)
+        self._init_graph(inputs, outputs)
+        self._layers = [layer for layer in self._sublayers() if not getattr(layer, "_is_op", False)]
 
     # ------------------------------------------------------------ display
     def summary(self, line_length=None, positions=None, print_fn=None, expand_nested=False, show_trainable=False,
@@ -293,6 +314,42 @@ class Model(Trainer, Layer):
     def get_config(self):
         return {"name": self.name, "trainable": self.trainable,
                 "layers": [{"class_name": type(la).__name__, "config": la.get_config()} for la in self.layers]}
+
+
+def _symbolic_like(data):
+    """Model inputs (Input tensors) with the structure and per-sample shapes of ``data``."""
+    if isinstance(data, KerasTensor):
+        return Input(batch_shape=data.shape, dtype=data.dtype)
+    if isinstance(data, dict):
+        return {k: _symbolic_like_one(v, k) for k, v in data.items()}
+    if isinstance(data, (list, tuple)) and not _is_array_like(data):
+        return [_symbolic_like(v) for v in data]
+    return _symbolic_like_one(data, None)
+
+
+def _symbolic_like_one(value, name):
+    if isinstance(value, KerasTensor):
+        return Input(batch_shape=value.shape, dtype=value.dtype, name=name)
+    shape = np.shape(value)
+    if len(shape) < 1:
+        raise ValueError("Model inputs must have a batch dimension")
+    return Input(shape=tuple(shape[1:]), name=name)
+
+
+def _is_array_like(data):
+    try:
+        arr = np.asarray(data)
+    except Exception:
+        return False
+    return arr.dtype != object
+
+
+def _inputs_for_shape(input_shape):
+    if isinstance(input_shape, dict):
+        return {k: Input(batch_shape=tuple(v), name=k) for k, v in input_shape.items()}
+    if isinstance(input_shape, (list, tuple)) and input_shape and isinstance(input_shape[0], (list, tuple)):
+        return [Input(batch_shape=tuple(s)) for s in input_shape]
+    return Input(batch_shape=tuple(input_shape))
 
 
 def _as_tensor_list(x):

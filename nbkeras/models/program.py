@@ -352,6 +352,11 @@ def build(graph, outputs=(), optimizer=None, is_trainable=lambda var: False, inp
     inputs and keeps it to the end of the step (``program.input_grad_buffers``): the gradient checks use it.
     """
     b = Builder(is_trainable)
+    layers = _layers_of(graph.nodes)
+    activity = _activity_penalties(graph.nodes)
+    graph, remap = flatten(graph)
+    b.layers = layers
+    b.activity = [(remap.get(id(t), t), f) for t, f in activity]
     fbuf = {}
     for i, t in enumerate(graph.inputs):
         buf = b.buffer("x", width(t))
@@ -376,9 +381,59 @@ def build(graph, outputs=(), optimizer=None, is_trainable=lambda var: False, inp
             _backward(b, graph, outputs, fbuf, targets, input_grads)
             b.section = "update"
             optimizer.describe_update(b)
-            _constraints(b, graph)
+            _constraints(b)
     _place(b.program)
     return b.program
+
+
+def flatten(graph):
+    """``graph`` with every composite node (a custom layer or model traced into a subgraph, ``node.subgraph``)
+    replaced by its inner nodes, recursively; returns (flat graph, {id(outer tensor): inner tensor})."""
+    from ..layers.base import Node
+
+    nodes, remap = [], {}
+
+    def visit(graph_nodes, env):
+        for node in graph_nodes:
+            ins = [env.get(id(t), t) for t in node.inputs]
+            sub = getattr(node, "subgraph", None)
+            if sub is None:
+                same = all(a is b for a, b in zip(ins, node.inputs))
+                nodes.append(node if same else Node(node.layer, ins, node.outputs))
+                continue
+            inner = dict(env)
+            for t_inner, t_outer in zip(sub.inputs, ins):
+                inner[id(t_inner)] = t_outer
+            visit(sub.nodes, inner)
+            for t_outer, t_inner in zip(node.outputs, sub.outputs):
+                env[id(t_outer)] = inner.get(id(t_inner), t_inner)
+                remap[id(t_outer)] = env[id(t_outer)]
+
+    top = {}
+    visit(graph.nodes, top)
+    flat = ExecutionGraph(graph.inputs, nodes, [top.get(id(t), t) for t in graph.outputs])
+    for k, v in list(remap.items()):  # resolve chains (an outer output mapped to another composite's output)
+        while id(v) in remap and remap[id(v)] is not v:
+            v = remap[id(v)]
+        remap[k] = v
+    return flat, remap
+
+
+def _layers_of(nodes):
+    """Every layer a graph calls, composite ones and those inside them, once each, in call order."""
+    out, seen = [], set()
+
+    def visit(graph_nodes):
+        for node in graph_nodes:
+            if id(node.layer) not in seen:
+                seen.add(id(node.layer))
+                out.append(node.layer)
+            sub = getattr(node, "subgraph", None)
+            if sub is not None:
+                visit(sub.nodes)
+
+    visit(nodes)
+    return out
 
 
 def _losses_and_metrics(b, graph, outputs, fbuf):
@@ -409,11 +464,12 @@ def _losses_and_metrics(b, graph, outputs, fbuf):
         targets.append((y_view, View(wbuf)))
     # Keras adds the penalties of trainable weights (unscaled) and of layer outputs (divided by the batch size)
     # to the loss, in fit and evaluate alike, after the per-output losses.
-    for var, (l1, l2) in _weight_penalties(b, graph):
+    for var, (l1, l2) in _weight_penalties(b):
         b.emit("penalties.l1l2_penalty_into", Weight(var, ()), Const(l1), Const(l2), Arg("acc"))
-    for node, (l1, l2) in _activity_penalties(graph):
-        b.emit("penalties.l1l2_activity_penalty_into", View(fbuf[id(node.outputs[0])]), Const(l1), Const(l2),
-               Arg("B"), Arg("acc"))
+    for tensor, (l1, l2) in b.activity:
+        if id(tensor) in fbuf:
+            b.emit("penalties.l1l2_activity_penalty_into", View(fbuf[id(tensor)]), Const(l1), Const(l2), Arg("B"),
+                   Arg("acc"))
     b.emit("step.total_update", Arg("acc"), StateSlot(0), Arg("B"))
     return targets
 
@@ -429,28 +485,32 @@ def _l1l2(reg, owner):
     return args
 
 
-def _weight_penalties(b, graph):
+def _weight_penalties(b):
     """[(variable, (l1, l2))] for each trainable regularized weight, once even when its layer is shared."""
     out, seen = [], set()
-    for node in graph.nodes:
-        for var, reg in node.layer.weight_regularizers():
+    for layer in b.layers:
+        for var, reg in layer.weight_regularizers():
             if id(var) in seen or not b.is_trainable(var):
                 continue
             seen.add(id(var))
-            factors = _l1l2(reg, f"layer {node.layer.name!r}")
+            factors = _l1l2(reg, f"layer {layer.name!r}")
             if factors is not None:
                 out.append((var, factors))
     return out
 
 
-def _activity_penalties(graph):
+def _activity_penalties(nodes):
+    """[(output tensor, (l1, l2))] of every layer call with an activity regularizer (inside composites too)."""
     out = []
-    for node in graph.nodes:
+    for node in nodes:
         reg = getattr(node.layer, "activity_regularizer", None)
         if reg is not None:
             factors = _l1l2(reg, f"layer {node.layer.name!r} (activity_regularizer)")
             if factors is not None:
-                out.append((node, factors))
+                out += [(t, factors) for t in node.outputs]
+        sub = getattr(node, "subgraph", None)
+        if sub is not None:
+            out += _activity_penalties(sub.nodes)
     return out
 
 
@@ -501,19 +561,23 @@ def _backward(b, graph, outputs, fbuf, targets, input_grads):
         b.emit(op.loss_spec.backward_kernel, y_view(op.loss_spec.sparse), View(fb, (op.last_dim,)), dv,
                View(dpred, (op.last_dim,)), *map(Const, op.loss_spec.args))
         fold([(dpred, into)] if into is not None else [])
-    activity = dict((id(node), f) for node, f in _activity_penalties(graph))
+    activity = {}
+    for tensor, factors in b.activity:
+        activity.setdefault(id(tensor), []).append(factors)
     for node in reversed(graph.nodes):
         layer = node.layer
-        ob = fbuf[id(node.outputs[0])]
-        if id(node) in activity and requires[id(node.outputs[0])]:
+        for t in node.outputs:
+            if id(t) not in activity or not requires[id(t)]:
+                continue
             # Every consumer of this output has run its backward (reverse topological order): add the penalty's
             # gradient to the finished sum, or start one.
+            ob = fbuf[id(t)]
             if ob.name not in grad_buf:
                 grad_buf[ob.name], written[ob.name] = b.buffer("d", ob.width), 1
                 b.emit("step.fill", View(grad_buf[ob.name]), Const(0.0))
-            l1, l2 = activity[id(node)]
-            b.emit("penalties.l1l2_activity_penalty_grad", View(ob), Const(l1), Const(l2), Arg("B"),
-                   View(grad_buf[ob.name]))
+            for l1, l2 in activity[id(t)]:
+                b.emit("penalties.l1l2_activity_penalty_grad", View(ob), Const(l1), Const(l2), Arg("B"),
+                       View(grad_buf[ob.name]))
         outs = [fbuf[id(t)] for t in node.outputs]
         if layer.aliases_input or not requires[id(node.outputs[0])] or all(o.name not in grad_buf for o in outs):
             continue
@@ -538,8 +602,8 @@ def _backward(b, graph, outputs, fbuf, targets, input_grads):
         fold(pending)
     # Gradients no path reached this step must read as zero (they are never written otherwise).
     unwritten = {}
-    for node in graph.nodes:
-        for v in node.layer.weights:
+    for layer in b.layers:
+        for v in layer.weights:
             if b.is_trainable(v) and all(v is not w for w in b._weights_written):
                 unwritten[id(v)] = v
     b.program.sections["backward"][zero_fill_at:zero_fill_at] = [
@@ -547,14 +611,14 @@ def _backward(b, graph, outputs, fbuf, targets, input_grads):
     if input_grads:
         b.program.input_grad_buffers = [grad_buf.get(fbuf[id(t)].name) for t in graph.inputs]
         b.program.pinned = [x for x in b.program.input_grad_buffers if x is not None]
-    for var, (l1, l2) in _weight_penalties(b, graph):
+    for var, (l1, l2) in _weight_penalties(b):
         b.emit("penalties.l1l2_penalty_grad", Weight(var, ()), Const(l1), Const(l2), Const(1.0), Grad(var, ()))
 
 
-def _constraints(b, graph):
+def _constraints(b):
     done = set()
-    for node in graph.nodes:
-        for var, constraint in node.layer.weight_constraints():
+    for layer in b.layers:
+        for var, constraint in layer.weight_constraints():
             if id(var) in done or not b.is_trainable(var):
                 continue
             done.add(id(var))

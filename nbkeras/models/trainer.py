@@ -96,6 +96,12 @@ class Trainer:
         """Configure training (Keras 3 arguments, plus Keras 2's sample_weight_mode and target_tensors)."""
         check_kwargs(kwargs, ("distribute", "pss_evaluation_shards", "experimental_steps_per_execution"),
                      "compile")
+        for step in ("train_step", "test_step", "predict_step"):
+            if getattr(type(self), step, None) is not None:
+                raise ValueError(f"{type(self).__name__} overrides `{step}`: Keras 3 makes custom steps backend-"
+                                 f"specific (JAX, TensorFlow or PyTorch code), and nbkeras compiles its own step from "
+                                 f"the model's layers, so a custom `{step}` cannot run. Express the computation as "
+                                 f"layers, a custom loss or metrics instead")
         if kwargs.get("distribute") is not None:
             raise ValueError("compile: `distribute` is not supported by nbkeras")
         self.optimizer = optimizers_module.get(optimizer)

@@ -1,0 +1,106 @@
+"""Custom layers (Layer subclasses with call()) and subclassed models, traced into the compiled step."""
+
+import numpy as np
+import pytest
+
+import nbkeras as keras
+from support.layer_test import check_description
+
+
+class Block(keras.layers.Layer):
+    """A residual-free two-layer block: a custom layer made of built-in layers held as attributes."""
+
+    def __init__(self, units, **kwargs):
+        super().__init__(**kwargs)
+        self.units = units
+        self.inner = keras.layers.Dense(units, activation="tanh")
+        self.outer = keras.layers.Dense(units)
+
+    def call(self, inputs):
+        return self.outer(self.inner(inputs))
+
+
+def test_custom_layer_of_layers_traces_into_one_node_and_trains():
+    keras.utils.set_random_seed(0)
+    inp = keras.Input((4,))
+    block = Block(3)
+    out = keras.layers.Dense(1)(block(inp))
+    model = keras.Model(inp, out)
+    assert [la.name for la in model.layers][:2] == [model.layers[0].name, block.name]
+    assert len(block.weights) == 4 and len(model.weights) == 6
+    x = np.random.default_rng(0).normal(size=(64, 4)).astype("float32")
+    y = x.sum(axis=1, keepdims=True)
+    model.compile(optimizer="adam", loss="mse")
+    history = model.fit(x, y, epochs=20, batch_size=16, verbose=0)
+    assert history.history["loss"][-1] < history.history["loss"][0]
+    np.testing.assert_allclose(model.predict(x[:5], verbose=0), model(x[:5]), rtol=1e-6)
+
+
+def test_custom_layer_description_and_gradients():
+    check_description(lambda: Block(2), [(3, 4)])
+
+
+def test_custom_layer_called_on_arrays_runs_call_eagerly():
+    block = Block(2)
+    x = np.ones((3, 4), "float32")
+    y = block(x)
+    assert y.shape == (3, 2)
+    np.testing.assert_allclose(y, block.outer(block.inner(x)), rtol=1e-6)
+
+
+class TwoBranch(keras.Model):
+    def __init__(self):
+        super().__init__()
+        self.left = keras.layers.Dense(4, activation="relu")
+        self.right = keras.layers.Dense(4, activation="tanh")
+        self.merge = keras.layers.Concatenate()
+        self.head = keras.layers.Dense(1)
+
+    def call(self, inputs, training=None):
+        return self.head(self.merge([self.left(inputs), self.right(inputs)]))
+
+
+@pytest.mark.parametrize("eager", [False, True])
+def test_subclassed_model_builds_on_first_data_and_fits(eager):
+    keras.utils.set_random_seed(1)
+    model = TwoBranch()
+    x = np.random.default_rng(1).normal(size=(32, 3)).astype("float32")
+    y = (x[:, :1] - x[:, 1:2]).astype("float32")
+    model.compile(optimizer="adam", loss="mse", run_eagerly=eager)
+    history = model.fit(x, y, epochs=5, batch_size=8, verbose=0)
+    assert len(history.history["loss"]) == 5
+    assert [la.name for la in model.layers] == [model.left.name, model.right.name, model.merge.name, model.head.name]
+    assert len(model.trainable_weights) == 6
+    assert model(x[:2]).shape == (2, 1)
+
+
+def test_subclassed_model_called_on_data_before_compile_and_build():
+    model = TwoBranch()
+    out = model(np.zeros((2, 3), "float32"))
+    assert out.shape == (2, 1)
+    other = TwoBranch()
+    other.build((None, 3))
+    assert other.count_params() == model.count_params()
+
+
+class Branchy(keras.layers.Layer):
+    def call(self, x):
+        if x:
+            return x
+        return x
+
+
+def test_python_control_flow_on_a_tensor_names_the_line():
+    with pytest.raises(TypeError, match=r"control flow.*test_custom_layers.py"):
+        Branchy()(keras.Input((2,)))
+
+
+def test_overridden_train_step_is_refused_at_compile():
+    class Custom(keras.Model):
+        def train_step(self, data):
+            return {}
+
+    inp = keras.Input((2,))
+    model = Custom(inp, keras.layers.Dense(1)(inp))
+    with pytest.raises(ValueError, match="train_step"):
+        model.compile(optimizer="sgd", loss="mse")
