@@ -770,6 +770,9 @@ def sparsemax_forward(x, out):
     1 + k x_(k) > x_(1) + ... + x_(k) (x_(j) the j-th largest). Found without sorting (no scratch array): x_j is in
     the support iff 1 + k_j x_j > s_j, with k_j and s_j the count and sum of the values >= x_j; the support size is
     the largest such k_j. O(n^2) per slice, fine for class counts. ``out`` may alias ``x``: tau is found first.
+    Everything is computed on x - max, stored in ``out`` first (the result does not change): with large logits
+    x - tau would cancel catastrophically in float32, and a stored value is one the reassoc fastmath flag cannot
+    regroup into x - (max + tau). After that store only ``out`` is read, so ``out`` may alias ``x``.
     """
     outer, n, inner = x.shape
     if out.shape[0] != outer or out.shape[1] != n or out.shape[2] != inner:
@@ -778,22 +781,28 @@ def sparsemax_forward(x, out):
     one = x.dtype.type(1.0)
     for o in range(outer):
         for k in range(inner):
+            m = x.dtype.type(-np.inf)
+            for j in range(n):
+                if x[o, j, k] > m:
+                    m = x[o, j, k]
+            for j in range(n):
+                out[o, j, k] = x[o, j, k] - m
             best_k = 0
             best_s = zero
             for j in range(n):
-                xj = x[o, j, k]
+                zj = out[o, j, k]
                 cnt = 0
                 total = zero
                 for i in range(n):
-                    if x[o, i, k] >= xj:
+                    if out[o, i, k] >= zj:
                         cnt += 1
-                        total += x[o, i, k]
-                if one + cnt * xj > total and cnt > best_k:
+                        total += out[o, i, k]
+                if one + x.dtype.type(cnt) * zj > total and cnt > best_k:
                     best_k = cnt
                     best_s = total
-            tau = (best_s - one) / best_k if best_k > 0 else zero
+            tau = (best_s - one) / x.dtype.type(best_k) if best_k > 0 else zero
             for j in range(n):
-                d = x[o, j, k] - tau
+                d = out[o, j, k] - tau
                 out[o, j, k] = zero if d <= zero else d
 
 
