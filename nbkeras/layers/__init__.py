@@ -8,6 +8,12 @@ from .convolutional import SeparableConvolution1D, SeparableConvolution2D
 from .core import Activation, Dense, Dropout, Flatten
 from .input_layer import Input, InputLayer
 from .merge import Add, Concatenate
+from .core_extra import ActivityRegularization, Lambda, RepeatVector
+from .merge import Average, Dot, Maximum, Minimum, Multiply, Subtract
+from .merge import average, dot, maximum, minimum, multiply, subtract
+from .noise import AlphaDropout, GaussianDropout, GaussianNoise
+from .normalization_extra import LayerNormalization, UnitNormalization
+from .preprocessing import Normalization, Rescaling
 from .normalization import BatchNormalization
 from .pooling import AveragePooling1D, AveragePooling2D, AvgPool1D, AvgPool2D
 from .pooling import GlobalAveragePooling1D, GlobalAveragePooling2D, GlobalAvgPool1D, GlobalAvgPool2D
@@ -29,7 +35,10 @@ def add(inputs, **kwargs):
 # One name per line, sorted, so that additions from several hands merge cleanly.
 __all__ = [
     "Activation",
+    "ActivityRegularization",
     "Add",
+    "AlphaDropout",
+    "Average",
     "AveragePooling1D",
     "AveragePooling2D",
     "AvgPool1D",
@@ -49,8 +58,11 @@ __all__ = [
     "Dense",
     "DepthwiseConv1D",
     "DepthwiseConv2D",
+    "Dot",
     "Dropout",
     "Flatten",
+    "GaussianDropout",
+    "GaussianNoise",
     "GlobalAveragePooling1D",
     "GlobalAveragePooling2D",
     "GlobalAvgPool1D",
@@ -62,12 +74,20 @@ __all__ = [
     "Input",
     "InputLayer",
     "KerasTensor",
+    "Lambda",
     "Layer",
+    "LayerNormalization",
     "MaxPool1D",
     "MaxPool2D",
     "MaxPooling1D",
     "MaxPooling2D",
+    "Maximum",
+    "Minimum",
+    "Multiply",
+    "Normalization",
     "Permute",
+    "RepeatVector",
+    "Rescaling",
     "Reshape",
     "SeparableConv1D",
     "SeparableConv2D",
@@ -75,11 +95,19 @@ __all__ = [
     "SeparableConvolution2D",
     "SpatialDropout1D",
     "SpatialDropout2D",
+    "Subtract",
+    "UnitNormalization",
     "UpSampling1D",
     "UpSampling2D",
     "Variable",
     "ZeroPadding1D",
     "ZeroPadding2D",
     "add",
+    "average",
     "concatenate",
+    "dot",
+    "maximum",
+    "minimum",
+    "multiply",
+    "subtract",
 ]
