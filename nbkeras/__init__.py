@@ -9,6 +9,7 @@ from . import (activations, backend, callbacks, constraints, initializers, layer
                regularizers, utils)
 from .layers import Input
 from .models import Model, Sequential
+from . import saving  # noqa: E402,F401
 
 __all__ = ["Input", "Model", "Sequential", "activations", "backend", "callbacks", "constraints", "initializers",
            "layers", "losses", "metrics", "models", "optimizers", "regularizers", "utils", "__version__"]

@@ -12,6 +12,7 @@ from ..errors import ArgumentError
 from ..layers.base import KerasTensor, Layer
 from ..layers.input_layer import Input, InputLayer
 from ..layers.tracing import is_traced
+from ..saving.model_saving import ModelSavingMixin
 from .trainer import Trainer
 
 
@@ -60,7 +61,7 @@ def _walk(outputs):
     return order, first_seen
 
 
-class Model(Trainer, Layer):
+class Model(ModelSavingMixin, Trainer, Layer):
     """``Model(inputs, outputs, name=None)``: a functional model (Keras 2 and Keras 3 forms)."""
 
     def __init__(self, *args, **kwargs):
