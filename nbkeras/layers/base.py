@@ -493,17 +493,19 @@ def _activation_dims(spec, shape):
 
 
 def activation_forward(ctx, spec, x, y, shape):
-    """Calls computing y = spec(x); x and y are Views of tensors of ``shape`` (batch first)."""
-    dims = _activation_dims(spec, shape)
+    """Calls computing y = spec(x); x and y are Views of tensors of ``shape`` (batch first; y has
+    ``spec.output_shape(shape)``, which differs only for glu)."""
+    xd, yd = _activation_dims(spec, shape), _activation_dims(spec, spec.output_shape(shape))
     args = [ctx.const(v) for v in spec.kernel_args()] if spec.kind != "axis" else []
-    ctx.call(f"activations.{spec.name}_forward", _review(x, dims), _review(y, dims), *args)
+    ctx.call(f"activations.{spec.name}_forward", _review(x, xd), _review(y, yd), *args)
 
 
 def activation_backward(ctx, spec, x, y, dy, dx, shape):
-    """Calls writing dx = dy * spec'(x) (dx may be dy itself)."""
-    dims = _activation_dims(spec, shape)
+    """Calls writing dx = dy * spec'(x) (dx may be dy itself, except for glu)."""
+    xd, yd = _activation_dims(spec, shape), _activation_dims(spec, spec.output_shape(shape))
     args = [ctx.const(v) for v in spec.kernel_args()] if spec.kind != "axis" else []
-    ctx.call(f"activations.{spec.name}_backward", *(_review(v, dims) for v in (x, y, dy, dx)), *args)
+    ctx.call(f"activations.{spec.name}_backward", _review(x, xd), _review(y, yd), _review(dy, yd), _review(dx, xd),
+             *args)
 
 
 def _review(view, dims):

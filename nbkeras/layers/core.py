@@ -36,6 +36,9 @@ class Dense(Layer):
         self.bias_constraint = constraints.get(bias_constraint)
         self.units = _positive_int(units, "units", "Dense")
         self.activation = activations_module.get(activation)
+        if self.activation.name == "glu":
+            raise ValueError("Dense: activation='glu' halves the output width; use an Activation('glu') layer after "
+                             "Dense")
         self.use_bias = bool(use_bias)
         from .. import initializers
 
@@ -125,6 +128,9 @@ class Activation(Layer):
             self.activation.axis_sizes(input_shape)  # validates the axis against the rank
         self._shape = tuple(input_shape)
         self.built = True
+
+    def compute_output_shape(self, input_shape):
+        return self.activation.output_shape(tuple(input_shape))
 
     def describe_forward(self, ctx):
         activation_forward(ctx, self.activation, ctx.input(), ctx.output(), self._shape)

@@ -9,7 +9,7 @@ import threading
 
 import numpy as np
 
-from . import codegen
+from . import codegen, loader
 from . import program as program_module
 from .eager import PREDICT, TEST, TRAIN, EagerRun
 
@@ -191,7 +191,8 @@ class CompiledEngine(_Engine):
                 if self._fn is None:
                     a = self.plan.arena
                     source, meta, hyper = codegen.generate(self.plan.program, a, a.n_trainable)
-                    module = codegen.load(source)
+                    # The engine owns the module: once no engine uses it, the loader may free its code.
+                    module = loader.load(source, owner=self)
                     self._fn = (module.steps, np.array(meta or [0], dtype=np.int64),
                                 np.array(hyper or [0.0], dtype=np.float64))
         return self._fn

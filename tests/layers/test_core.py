@@ -75,3 +75,10 @@ def test_layer_names_are_unique_per_class():
     keras.backend.clear_session()
     assert [keras.layers.Dense(1).name for _ in range(3)] == ["dense", "dense_1", "dense_2"]
     assert keras.layers.Dropout(0.1).name == "dropout"
+
+
+def test_activation_layer_glu_halves_its_axis():
+    run_layer_test(keras.layers.Activation, {"activation": "glu"}, (3, 4), (3, 2))
+    x = np.random.default_rng(2).normal(size=(2, 6)).astype("float32")
+    a, b = x[:, :3], x[:, 3:]
+    np.testing.assert_allclose(keras.layers.Activation("glu")(x), a / (1 + np.exp(-b)), rtol=1e-5)
