@@ -59,12 +59,6 @@ dkernel the convolution's kernel gradient with the roles of input and output swa
 from ..policy import kernel
 from .gemm import gemm
 
-#: Shortest run of x that _im2col copies by slice assignment (vectorised, but two views made per run) rather
-#: than element by element. Measured (single runs on the loaded machine): slices made L2's forward ~1.3x faster
-#: (96-float runs) and L1's ~2.5x slower (3-float runs).
-SLICE_MIN_RUN = 16
-
-
 # ---------------------------------------------------------------------------------------- sizes and checks
 
 
@@ -131,72 +125,97 @@ def _channel_sums(dy, dbias, accumulate):
 
 
 @kernel
+def _tap_columns(ow, sw, pl, q, dw, w):
+    """(j0, j1): the output columns j whose tap q reads inside the row, j*sw - pl + q*dw in [0, w)."""
+    j0 = min(ow, max(0, -((q * dw - pl) // sw)))
+    j1 = min(ow, max(0, (w - 1 + pl - q * dw) // sw + 1))
+    return j0, max(j0, j1)
+
+
+@kernel
 def _im2col(x, c2, n0, m, c0, cg, kh, kw, oh, ow, sh, sw, pt, pl, dh, dw):
     """c2[(b*OH + i)*OW + j, (p*KW + q)*cg + c] = xpad[n0 + b, i*sh + p*dh, j*sw + q*dw, c0 + c], b < m.
 
-    When one group spans every channel and the taps of a kernel row are adjacent (dw == 1), the KW*C values a
-    kernel row reads are one contiguous run of x (channels-last), copied in one loop; otherwise tap by tap.
-    Indices go through views made once per row: a view made per tap (x[b, ih, iw]) costs a reference count
-    update each time, which made this copy several times slower for one input channel.
+    Loops run per (image, output row, tap) over the output columns that tap reads inside x (``_tap_columns``),
+    so the inner loops hold no bounds tests, and index flat arrays (a view made per position costs a reference
+    count update each time). One input channel gets its own loop: a copy loop of length 1 per element cost ~4x.
     """
     h, w, c = x.shape[1], x.shape[2], x.shape[3]
     xf = x.reshape(-1)
+    cf = c2.reshape(-1)
+    kdim = kh * kw * cg
     zero = c2.dtype.type(0.0)
-    run = kw * cg
-    whole_rows = dw == 1 and cg == c
     for b in range(m):
+        xb = (n0 + b) * h * w * c + c0
         for i in range(oh):
-            for j in range(ow):
-                crow = c2[(b * oh + i) * ow + j]
-                iw0 = j * sw - pl
-                inside = whole_rows and iw0 >= 0 and iw0 + kw <= w
-                for p in range(kh):
-                    ih = i * sh - pt + p * dh
-                    off = p * run
+            rbase = (b * oh + i) * ow * kdim
+            for p in range(kh):
+                ih = i * sh - pt + p * dh
+                for q in range(kw):
+                    dcol = rbase + (p * kw + q) * cg
                     if ih < 0 or ih >= h:
-                        for e in range(run):
-                            crow[off + e] = zero
-                    elif inside:
-                        src = (((n0 + b) * h + ih) * w + iw0) * c
-                        if run >= SLICE_MIN_RUN:
-                            crow[off:off + run] = xf[src:src + run]
-                        else:
-                            for e in range(run):
-                                crow[off + e] = xf[src + e]
+                        j0, j1 = ow, ow
                     else:
-                        for q in range(kw):
-                            iw = iw0 + q * dw
-                            o = off + q * cg
-                            if 0 <= iw < w:
-                                src = (((n0 + b) * h + ih) * w + iw) * c + c0
-                                for e in range(cg):
-                                    crow[o + e] = xf[src + e]
-                            else:
-                                for e in range(cg):
-                                    crow[o + e] = zero
+                        j0, j1 = _tap_columns(ow, sw, pl, q, dw, w)
+                    for j in range(0, j0):
+                        for e in range(cg):
+                            cf[dcol + j * kdim + e] = zero
+                    for j in range(j1, ow):
+                        for e in range(cg):
+                            cf[dcol + j * kdim + e] = zero
+                    if j1 <= j0:
+                        continue
+                    src = xb + (ih * w + j0 * sw - pl + q * dw) * c
+                    dst = dcol + j0 * kdim
+                    if cg == 1:
+                        to = cf[dst:dst + (j1 - j0) * kdim:kdim]
+                        fro = xf[src:src + (j1 - j0) * sw:sw]
+                        for t in range(j1 - j0):
+                            to[t] = fro[t]
+                    else:
+                        for t in range(j1 - j0):
+                            s = src + t * sw * c
+                            d = dst + t * kdim
+                            to = cf[d:d + cg]
+                            fro = xf[s:s + cg]
+                            for e in range(cg):
+                                to[e] = fro[e]
 
 
 @kernel
 def _col2im(c2, dx, n0, m, c0, cg, kh, kw, oh, ow, sh, sw, pt, pl, dh, dw):
     """The transpose of _im2col: dx[n0 + b, ih, iw, c0 + c] += c2[row, column] for every patch entry inside dx."""
-    h, w = dx.shape[1], dx.shape[2]
-    d2 = dx.reshape(-1, dx.shape[3])
+    h, w, c = dx.shape[1], dx.shape[2], dx.shape[3]
+    df = dx.reshape(-1)
+    cf = c2.reshape(-1)
+    kdim = kh * kw * cg
     for b in range(m):
+        xb = (n0 + b) * h * w * c + c0
         for i in range(oh):
-            for j in range(ow):
-                r = (b * oh + i) * ow + j
-                for p in range(kh):
-                    ih = i * sh - pt + p * dh
-                    if ih < 0 or ih >= h:
+            rbase = (b * oh + i) * ow * kdim
+            for p in range(kh):
+                ih = i * sh - pt + p * dh
+                if ih < 0 or ih >= h:
+                    continue
+                for q in range(kw):
+                    j0, j1 = _tap_columns(ow, sw, pl, q, dw, w)
+                    src = rbase + (p * kw + q) * cg + j0 * kdim
+                    dst = xb + (ih * w + j0 * sw - pl + q * dw) * c
+                    if j1 <= j0:
                         continue
-                    for q in range(kw):
-                        iw = j * sw - pl + q * dw
-                        if iw < 0 or iw >= w:
-                            continue
-                        s = ((n0 + b) * h + ih) * w + iw
-                        off = (p * kw + q) * cg
-                        for c in range(cg):
-                            d2[s, c0 + c] += c2[r, off + c]
+                    if cg == 1:
+                        to = df[dst:dst + (j1 - j0) * sw:sw]
+                        fro = cf[src:src + (j1 - j0) * kdim:kdim]
+                        for t in range(j1 - j0):
+                            to[t] += fro[t]
+                    else:
+                        for t in range(j1 - j0):
+                            s = src + t * kdim
+                            d = dst + t * sw * c
+                            to = df[d:d + cg]
+                            fro = cf[s:s + cg]
+                            for e in range(cg):
+                                to[e] += fro[e]
 
 
 @kernel
