@@ -96,9 +96,9 @@ class _Emitter:
         if isinstance(a, PredRows):
             return f"views.row_range(P[{a.index}], b0, b1)"
         if isinstance(a, StateSlot):
-            if a.index is None:
+            if a.offset is None:
                 return "views.flat(state, 0, 0)"
-            return f"views.flat(state, {self.const(2 * a.index)}, 2)"
+            return f"views.flat(state, {self.const(a.offset)}, {self.const(a.size)})"
         if isinstance(a, Slot):
             return f"slots[{a.index}]"
         raise TypeError(f"internal: cannot emit {a!r}")

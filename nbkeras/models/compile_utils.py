@@ -7,6 +7,8 @@ Multi-output naming follows Keras 3: '<output>_loss' for each output's unweighte
 metrics, 'weighted_' for a weighted metric whose name is already taken.
 """
 
+import numpy as np
+
 from .. import losses as losses_module
 from .. import metrics as metrics_module
 from ..metrics import MetricSpec
@@ -44,7 +46,7 @@ def resolve_metric(identifier, y_true_shape, y_pred_shape):
                metrics_module.SparseCategoricalCrossentropy if sparse else metrics_module.CategoricalCrossentropy)
         return cls(name=identifier)
     metric = metrics_module.get(identifier)
-    if not isinstance(metric, metrics_module.MeanMetricWrapper):
+    if not isinstance(metric, metrics_module.MeanMetricWrapper) and not hasattr(metric, "state_size"):
         raise ValueError(f"nbkeras cannot compile the metric {identifier!r}: only mean-of-values metrics "
                          f"(accuracies, losses as metrics) run in the compiled train step")
     return metric
@@ -103,13 +105,36 @@ def per_output(value, output_names, argument, broadcast_flat_list):
 
 
 class MetricEntry:
-    def __init__(self, metric, weighted, output_name):
+    """One metric of one output: a mean of per-row values (``spec``), or a stateful metric (AUC, Precision, ...)
+    whose update kernel accumulates into its own span of the log state (``stateful``)."""
+
+    def __init__(self, metric, weighted, output_name, y_pred_shape):
         self.metric = metric
-        self.spec = metric.spec()
+        self.stateful = hasattr(metric, "state_size")
+        self.spec = None if self.stateful else metric.spec()
+        if self.stateful:
+            self.update = metric.update_kernel(tuple(y_pred_shape))  # (kernel, args, sparse)
+            self.state_size = int(metric.state_size(tuple(y_pred_shape)))
         self.weighted = weighted
         self.output_name = output_name
-        self.index = None
+        self.index = None  # order among metrics
+        self.offset = None  # where its state starts in the log state
         self.name = None
+
+    @property
+    def sparse(self):
+        return self.update[2] if self.stateful else self.spec.sparse
+
+    @property
+    def size(self):
+        return self.state_size if self.stateful else 2
+
+    def finish(self, state):
+        if self.stateful:
+            value = self.metric.result_from_state(state)
+            arr = np.asarray(value)
+            return float(arr) if arr.ndim == 0 else arr
+        return float(self.spec.finish(state[0], state[1]))
 
 
 class OutputPlan:
@@ -125,6 +150,7 @@ class OutputPlan:
         self.loss_weight = 1.0 if loss_weight is None else float(loss_weight)
         self.metrics = []
         self.tracker_index = None
+        self.tracker_offset = None
         self.y_pred_shape = tuple(y_pred_shape)
         self.last_dim = int(y_pred_shape[-1])
         rows = 1
@@ -167,8 +193,8 @@ def build_outputs(model, compile_args, y_shapes):
             yt_shape = y_shapes[i] if y_shapes[i] is not None else pred_shapes[i]
             for m in items:
                 metric = resolve_metric(m, yt_shape, pred_shapes[i])
-                outs[i].metrics.append(MetricEntry(metric, weighted,
-                                                   names[i] if len(names) > 1 else None))
+                outs[i].metrics.append(MetricEntry(metric, weighted, names[i] if len(names) > 1 else None,
+                                                   pred_shapes[i]))
     _assign_names(outs)
     return outs
 
@@ -213,27 +239,29 @@ def _assign_names(outs):
 
 
 class LogLayout:
-    """Reads logs out of the float64 state array: [total, count] pairs in slot order."""
+    """Where each log lives in the float64 state array, and how to read it: the loss pair [total, count] at 0, then
+    each metric's span in metric order (a [total, count] pair for means, ``state_size`` entries for stateful
+    metrics), then the per-output loss pairs."""
 
     def __init__(self, outs):
         self.outs = outs
-        slots = [("loss", 0, None)]
         metric_entries = sorted((e for op in outs for e in op.metrics), key=lambda e: e.index)
-        slots += [(e.name, e.index, e.spec) for e in metric_entries]
-        slots += [(op.tracker_name, op.tracker_index, None) for op in outs if op.tracker_index is not None]
-        self.slots = slots
-        self.size = 2 * (1 + len(metric_entries) + sum(op.tracker_index is not None for op in outs))
+        offset = 2
+        for e in metric_entries:
+            e.offset = offset
+            offset += e.size
+        trackers = [op for op in outs if op.tracker_index is not None]
+        for op in trackers:
+            op.tracker_offset = offset
+            offset += 2
+        self.size = offset
+        self.slots = ([("loss", 0, 2, _mean)] + [(e.name, e.offset, e.size, e.finish) for e in metric_entries] +
+                      [(op.tracker_name, op.tracker_offset, 2, _mean) for op in trackers])
         # evaluate()'s order (Keras 3's _flatten_metrics_in_order): names Keras knows without output prefixes.
-        self._order_names = ["loss"] + [e.metric.name for e in metric_entries] + [
-            op.tracker_name for op in outs if op.tracker_index is not None]
+        self._order_names = ["loss"] + [e.metric.name for e in metric_entries] + [op.tracker_name for op in trackers]
 
     def logs(self, state):
-        out = {}
-        for name, index, spec in self.slots:
-            total, count = state[2 * index], state[2 * index + 1]
-            out[name] = float(spec.finish(total, count)) if spec is not None else (
-                float(total / count) if count else 0.0)
-        return out
+        return {name: finish(state[offset:offset + size]) for name, offset, size, finish in self.slots}
 
     def ordered(self, logs):
         """evaluate()'s list: known names in metric order, then the rest sorted (Keras 3's rule)."""
@@ -244,6 +272,11 @@ class LogLayout:
     def ordered_names(self, logs):
         names = [n for n in self._order_names if n in logs]
         return names + [k for k in sorted(logs) if k not in self._order_names]
+
+
+def _mean(pair):
+    total, count = pair
+    return float(total / count) if count else 0.0
 
 
 __all__ = ["MetricSpec", "build_outputs", "LogLayout", "check_metric_names", "resolve_loss", "resolve_metric"]

@@ -133,8 +133,7 @@ def as_targets(model, outs, y, dtype):
 
 def _layout_target(op, arr, dtype):
     pred_tail = (op.rows_per_sample, op.last_dim)
-    specs = ([op.loss_spec] if op.loss_spec is not None else []) + [m.spec for m in op.metrics]
-    wants_sparse = {s.sparse for s in specs}
+    wants_sparse = ({op.loss_spec.sparse} if op.loss_spec is not None else set()) | {m.sparse for m in op.metrics}
     if len(wants_sparse) > 1:
         raise ValueError(f"Output {op.name!r}: the loss and metrics disagree on the target format (sparse labels "
                          f"vs one value per unit); check `loss` and `metrics`")

@@ -82,7 +82,7 @@ class EagerRun:
                 if isinstance(a, PredRows):
                     return preds[a.index][b0:b1].reshape(-1)
                 if isinstance(a, StateSlot):
-                    return state[0:0] if a.index is None else state[2 * a.index:2 * a.index + 2]
+                    return state[0:0] if a.offset is None else state[a.offset:a.offset + a.size]
                 if isinstance(a, Slot):
                     return optimizer._slots[a.index]
                 raise TypeError(f"internal: cannot resolve {a!r}")

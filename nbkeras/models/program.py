@@ -108,12 +108,14 @@ class PredRows(Ref):
 
 
 class StateSlot(Ref):
-    """The [total, count] pair ``index`` of the float64 log state; ``index`` None is an empty float64 vector."""
+    """``size`` entries of the float64 log state from ``offset`` (a [total, count] pair by default); ``offset``
+    None is an empty float64 vector."""
 
-    __slots__ = ("index",)
+    __slots__ = ("offset", "size")
 
-    def __init__(self, index):
-        self.index = None if index is None else int(index)
+    def __init__(self, offset, size=2):
+        self.offset = None if offset is None else int(offset)
+        self.size = int(size)
 
 
 class Slot(Ref):
@@ -456,11 +458,20 @@ def _losses_and_metrics(b, graph, outputs, fbuf):
             vals = View(b.buffer("v", op.rows_per_sample))
             b.emit(spec.forward_kernel, y_view(spec.sparse), yp, vals, *map(Const, spec.args))
             b.emit("step.loss_accumulate", vals, View(wbuf), Const(_REDUCTION_CODES[op.reduction]),
-                   Const(op.loss_weight), Arg("B"), Arg("acc"), StateSlot(op.tracker_index))
+                   Const(op.loss_weight), Arg("B"), Arg("acc"), StateSlot(op.tracker_offset))
+        ones = None
         for m in op.metrics:
+            if m.stateful:
+                kernel, args, sparse = m.update
+                if not m.weighted and ones is None:  # metrics (not weighted_metrics) ignore sample weights
+                    ones = View(b.buffer("o", op.rows_per_sample))
+                    b.emit("step.fill", ones, Const(1.0))
+                b.emit(kernel, y_view(sparse), yp, View(wbuf) if m.weighted else ones, StateSlot(m.offset, m.size),
+                       *map(Const, args))
+                continue
             mv = View(b.buffer("m", op.rows_per_sample))
             b.emit(m.spec.forward_kernel, y_view(m.spec.sparse), yp, mv, *map(Const, m.spec.args))
-            b.emit("metrics.mean_update", StateSlot(m.index), mv, View(wbuf) if m.weighted else Arg("empty1"))
+            b.emit("metrics.mean_update", StateSlot(m.offset), mv, View(wbuf) if m.weighted else Arg("empty1"))
         targets.append((y_view, View(wbuf)))
     # Keras adds the penalties of trainable weights (unscaled) and of layer outputs (divided by the batch size)
     # to the loss, in fit and evaluate alike, after the per-output losses.
