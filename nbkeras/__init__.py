@@ -10,6 +10,7 @@ from . import (activations, backend, callbacks, constraints, initializers, layer
 from .layers import Input
 from .models import Model, Sequential
 from . import saving  # noqa: E402,F401
+from . import ops  # noqa: E402,F401
 
 __all__ = ["Input", "Model", "Sequential", "activations", "backend", "callbacks", "constraints", "initializers",
            "layers", "losses", "metrics", "models", "optimizers", "regularizers", "utils", "__version__"]

@@ -1,0 +1,900 @@
+"""Elementwise ops by code, with NumPy broadcasting, and the kernels that move elements around (slices, gathers,
+one-hot): the compute behind ``keras.ops``.
+
+Unary ops (``unary_forward(code, x, out)`` / ``unary_backward(code, x, y, dy, dx)``) work on flat views; ``code``
+picks the function from ``UNARY`` below, where each line states f and the gradient rule side by side.
+
+Binary ops (``binary_forward`` / ``binary_backward``) take each operand flat plus its strides, in elements, along
+the five axes of the output (batch + 4 per-sample axes; a lower-rank output is left-padded with 1s after the batch
+axis). A stride is 0 along an axis the operand is broadcast over -- the batch axis of a weight or a constant, or any
+axis of size 1. The batch size is not an argument: it is ``out.size // (n1 * n2 * n3 * n4)``, so one description
+serves every batch. Shapes and strides are plain int arguments because a step description passes scalars and
+views only, never int arrays. Backward sums each operand's gradient over the axes it was broadcast along.
+
+Ops with a Python scalar (``x * 2``, ``1 - x``, ``x ** 3``) use ``scalar_forward`` / ``scalar_backward``: the
+binary codes with one side a float, ``scalar_first`` saying which side.
+
+Every kernel works for float32 and float64; integer and boolean results are stored as floats (0.0 / 1.0), as
+every buffer of a model is. ``out`` may alias ``x`` in the unary and scalar kernels.
+"""
+
+import math
+
+import numpy as np
+
+from ..policy import kernel
+
+# ---------------------------------------------------------------------------------------------- unary codes
+# code      f(x)                       d f / d x (the backward rule, as dx = dy * this)
+NEG = 0  # -x                          -1
+ABS = 1  # |x|                         sign(x)
+SIGN = 2  # sign(x)                    0
+EXP = 3  # e^x                         y
+LOG = 4  # ln x                        1 / x
+LOG1P = 5  # ln(1 + x)                 1 / (1 + x)
+EXPM1 = 6  # e^x - 1                   y + 1
+SQRT = 7  # sqrt(x)                    0.5 / y
+SQUARE = 8  # x^2                      2 x
+RECIPROCAL = 9  # 1 / x                -y^2
+RSQRT = 10  # 1 / sqrt(x)              -0.5 y^3
+SIN = 11  # sin x                      cos x
+COS = 12  # cos x                      -sin x
+TAN = 13  # tan x                      1 + y^2
+ARCSIN = 14  # asin x                  1 / sqrt(1 - x^2)
+ARCCOS = 15  # acos x                  -1 / sqrt(1 - x^2)
+ARCTAN = 16  # atan x                  1 / (1 + x^2)
+SINH = 17  # sinh x                    cosh x
+COSH = 18  # cosh x                    sinh x
+TANH = 19  # tanh x                    1 - y^2
+ARCSINH = 20  # asinh x                1 / sqrt(x^2 + 1)
+ARCCOSH = 21  # acosh x                1 / sqrt(x^2 - 1)
+ARCTANH = 22  # atanh x                1 / (1 - x^2)
+SIGMOID = 23  # 1 / (1 + e^-x)         y (1 - y)
+RELU = 24  # max(x, 0)                 1 if x > 0 else 0
+SOFTPLUS = 25  # ln(1 + e^x)           sigmoid(x)
+LOG2 = 26  # log2 x                    1 / (x ln 2)
+LOG10 = 27  # log10 x                  1 / (x ln 10)
+EXP2 = 28  # 2^x                       y ln 2
+ERF = 29  # erf x                      2 / sqrt(pi) e^(-x^2)
+FLOOR = 30  # floor x                  0 (piecewise constant: zero almost everywhere, as JAX)
+CEIL = 31  # ceil x                    0
+ROUND = 32  # round half to even       0
+TRUNC = 33  # toward zero (int casts)  0
+COPY = 34  # x (float casts, stop_gradient's forward)   1
+LOGICAL_NOT = 35  # x == 0             no gradient (boolean output)
+ISNAN = 36  # x is NaN                 no gradient
+ISINF = 37  # x is +-inf               no gradient
+ISFINITE = 38  # x is finite           no gradient
+NONZERO = 39  # x != 0 (bool casts)    no gradient
+N_UNARY = 40
+
+# ---------------------------------------------------------------------------------------------- binary codes
+# code        f(a, b)                  d f / d a              d f / d b
+ADD = 0  # a + b                       1                      1
+SUBTRACT = 1  # a - b                  1                      -1
+MULTIPLY = 2  # a * b                  b                      a
+DIVIDE = 3  # a / b                    1 / b                  -y / b
+POWER = 4  # a^b                       b a^(b-1)              y ln a (0 where a <= 0, as JAX gives at a = 0)
+MAXIMUM = 5  # max(a, b)               a >= b                 a < b   (a tie goes to a)
+MINIMUM = 6  # min(a, b)               a <= b                 a > b
+MOD = 7  # a - b floor(a / b)          1                      -floor(a / b)   (sign of b, as NumPy)
+FLOOR_DIVIDE = 8  # floor(a / b)       0                      0
+ARCTAN2 = 9  # atan2(a, b)             b / (a^2 + b^2)        -a / (a^2 + b^2)
+EQUAL = 10  # a == b                   no gradient (boolean output) -- from here on
+NOT_EQUAL = 11
+LESS = 12
+LESS_EQUAL = 13
+GREATER = 14
+GREATER_EQUAL = 15
+LOGICAL_AND = 16  # a != 0 and b != 0
+LOGICAL_OR = 17
+LOGICAL_XOR = 18
+N_BINARY = 19
+
+_LN2 = 0.6931471805599453
+_LN10 = 2.302585092994046
+_TWO_OVER_SQRT_PI = 1.1283791670955126
+
+
+# ---------------------------------------------------------------------------------------------- unary
+@kernel
+def _sigmoid(v):
+    if v >= 0:
+        return 1.0 / (1.0 + math.exp(-v))
+    e = math.exp(v)
+    return e / (1.0 + e)
+
+
+@kernel
+def _unary(code, v):
+    """f(v) for one element, computed in v's precision (the caller stores it into out's dtype)."""
+    if code == NEG:
+        return -v
+    if code == ABS:
+        return abs(v)
+    if code == SIGN:
+        return (v > 0) - (v < 0) if v == v else v
+    if code == EXP:
+        return math.exp(v)
+    if code == LOG:
+        return math.log(v) if v > 0 else (-math.inf if v == 0 else math.nan)
+    if code == LOG1P:
+        return math.log1p(v) if v > -1 else (-math.inf if v == -1 else math.nan)
+    if code == EXPM1:
+        return math.expm1(v)
+    if code == SQRT:
+        return math.sqrt(v) if v >= 0 else math.nan
+    if code == SQUARE:
+        return v * v
+    if code == RECIPROCAL:
+        return 1.0 / v
+    if code == RSQRT:
+        return 1.0 / math.sqrt(v) if v >= 0 else math.nan
+    if code == SIN:
+        return math.sin(v)
+    if code == COS:
+        return math.cos(v)
+    if code == TAN:
+        return math.tan(v)
+    if code == ARCSIN:
+        return math.asin(v) if -1 <= v <= 1 else math.nan
+    if code == ARCCOS:
+        return math.acos(v) if -1 <= v <= 1 else math.nan
+    if code == ARCTAN:
+        return math.atan(v)
+    if code == SINH:
+        return math.sinh(v)
+    if code == COSH:
+        return math.cosh(v)
+    if code == TANH:
+        return math.tanh(v)
+    if code == ARCSINH:
+        return math.asinh(v)
+    if code == ARCCOSH:
+        return math.acosh(v) if v >= 1 else math.nan
+    if code == ARCTANH:
+        if -1 < v < 1:
+            return math.atanh(v)
+        return math.copysign(math.inf, v) if abs(v) == 1 else math.nan
+    if code == SIGMOID:
+        return _sigmoid(v)
+    if code == RELU:
+        return v if v > 0 else (0.0 if v == v else v)
+    if code == SOFTPLUS:  # log(1 + e^v) = max(v, 0) + log1p(e^-|v|): no overflow
+        return max(v, 0.0) + math.log1p(math.exp(-abs(v))) if v == v else v
+    if code == LOG2:
+        return math.log(v) / _LN2 if v > 0 else (-math.inf if v == 0 else math.nan)
+    if code == LOG10:
+        return math.log(v) / _LN10 if v > 0 else (-math.inf if v == 0 else math.nan)
+    if code == EXP2:
+        return math.exp(v * _LN2)
+    if code == ERF:
+        return math.erf(v)
+    if code == FLOOR:
+        return np.floor(v)
+    if code == CEIL:
+        return np.ceil(v)
+    if code == ROUND:
+        return np.rint(v)
+    if code == TRUNC:
+        return np.trunc(v)
+    if code == COPY:
+        return v
+    if code == LOGICAL_NOT:
+        return 1.0 if v == 0 else 0.0
+    if code == ISNAN:
+        return 1.0 if v != v else 0.0
+    if code == ISINF:
+        return 1.0 if math.isinf(v) else 0.0
+    if code == ISFINITE:
+        return 1.0 if math.isfinite(v) else 0.0
+    if code == NONZERO:
+        return 1.0 if v != 0 else 0.0
+    return math.nan
+
+
+@kernel
+def _unary_slope(code, v, y):
+    """d f / d v at v, given y = f(v): the right-hand column of the code table."""
+    if code == NEG:
+        return -1.0
+    if code == ABS:
+        return (v > 0) - (v < 0)
+    if code == EXP:
+        return y
+    if code == LOG:
+        return 1.0 / v
+    if code == LOG1P:
+        return 1.0 / (1.0 + v)
+    if code == EXPM1:
+        return y + 1.0
+    if code == SQRT:
+        return 0.5 / y
+    if code == SQUARE:
+        return 2.0 * v
+    if code == RECIPROCAL:
+        return -y * y
+    if code == RSQRT:
+        return -0.5 * y * y * y
+    if code == SIN:
+        return math.cos(v)
+    if code == COS:
+        return -math.sin(v)
+    if code == TAN:
+        return 1.0 + y * y
+    if code == ARCSIN:
+        return 1.0 / math.sqrt(1.0 - v * v)
+    if code == ARCCOS:
+        return -1.0 / math.sqrt(1.0 - v * v)
+    if code == ARCTAN:
+        return 1.0 / (1.0 + v * v)
+    if code == SINH:
+        return math.cosh(v)
+    if code == COSH:
+        return math.sinh(v)
+    if code == TANH:
+        return 1.0 - y * y
+    if code == ARCSINH:
+        return 1.0 / math.sqrt(v * v + 1.0)
+    if code == ARCCOSH:
+        return 1.0 / math.sqrt(v * v - 1.0)
+    if code == ARCTANH:
+        return 1.0 / (1.0 - v * v)
+    if code == SIGMOID:
+        return y * (1.0 - y)
+    if code == RELU:
+        return 1.0 if v > 0 else 0.0
+    if code == SOFTPLUS:
+        return _sigmoid(v)
+    if code == LOG2:
+        return 1.0 / (v * _LN2)
+    if code == LOG10:
+        return 1.0 / (v * _LN10)
+    if code == EXP2:
+        return y * _LN2
+    if code == ERF:
+        return _TWO_OVER_SQRT_PI * math.exp(-v * v)
+    if code == COPY:
+        return 1.0
+    return 0.0  # sign, floor, ceil, round, trunc, and the boolean codes
+
+
+@kernel
+def unary_forward(code, x, out):
+    """out = f(x) elementwise, f chosen by ``code`` (see the code table). x and out are 1-D of one length."""
+    n = x.shape[0]
+    if out.shape[0] != n:
+        raise ValueError("unary_forward: x and out must have the same length")
+    if code < 0 or code >= N_UNARY:
+        raise ValueError("unary_forward: unknown code")
+    t = out.dtype.type
+    # The commonest codes get their own loops so that they vectorise; the rest share one dispatching loop.
+    if code == NEG:
+        for i in range(n):
+            out[i] = -x[i]
+    elif code == SQUARE:
+        for i in range(n):
+            out[i] = x[i] * x[i]
+    elif code == ABS:
+        for i in range(n):
+            out[i] = abs(x[i])
+    elif code == COPY:
+        for i in range(n):
+            out[i] = x[i]
+    elif code == EXP:
+        for i in range(n):
+            out[i] = np.exp(x[i])
+    elif code == TANH:
+        for i in range(n):
+            out[i] = np.tanh(x[i])
+    elif code == SQRT:
+        for i in range(n):
+            out[i] = np.sqrt(x[i])
+    else:
+        for i in range(n):
+            out[i] = t(_unary(code, x[i]))
+
+
+@kernel
+def unary_backward(code, x, y, dy, dx):
+    """dx = dy * f'(x), with y = f(x) the forward's output. Skipped when dx has size 0."""
+    if dx.size == 0:
+        return
+    n = x.shape[0]
+    if y.shape[0] != n or dy.shape[0] != n or dx.shape[0] != n:
+        raise ValueError("unary_backward: x, y, dy and dx must have the same length")
+    if code < 0 or code >= N_UNARY:
+        raise ValueError("unary_backward: unknown code")
+    t = dx.dtype.type
+    if code == NEG:
+        for i in range(n):
+            dx[i] = -dy[i]
+    elif code == SQUARE:
+        for i in range(n):
+            dx[i] = t(2.0) * x[i] * dy[i]
+    elif code == COPY:
+        for i in range(n):
+            dx[i] = dy[i]
+    elif code == EXP:
+        for i in range(n):
+            dx[i] = dy[i] * y[i]
+    elif code == TANH:
+        for i in range(n):
+            dx[i] = dy[i] * (t(1.0) - y[i] * y[i])
+    else:
+        for i in range(n):
+            dx[i] = t(dy[i] * _unary_slope(code, x[i], y[i]))
+
+
+# ---------------------------------------------------------------------------------------------- binary
+@kernel
+def _binary(code, a, b):
+    """f(a, b) for one pair of elements."""
+    if code == ADD:
+        return a + b
+    if code == SUBTRACT:
+        return a - b
+    if code == MULTIPLY:
+        return a * b
+    if code == DIVIDE:
+        return a / b
+    if code == POWER:
+        return a ** b
+    if code == MAXIMUM:
+        return a if (a >= b or a != a) else b
+    if code == MINIMUM:
+        return a if (a <= b or a != a) else b
+    if code == MOD:
+        if b == 0:
+            return math.nan
+        r = a - np.floor(a / b) * b
+        return r
+    if code == FLOOR_DIVIDE:
+        return np.floor(a / b)
+    if code == ARCTAN2:
+        return math.atan2(a, b)
+    if code == EQUAL:
+        return 1.0 if a == b else 0.0
+    if code == NOT_EQUAL:
+        return 1.0 if a != b else 0.0
+    if code == LESS:
+        return 1.0 if a < b else 0.0
+    if code == LESS_EQUAL:
+        return 1.0 if a <= b else 0.0
+    if code == GREATER:
+        return 1.0 if a > b else 0.0
+    if code == GREATER_EQUAL:
+        return 1.0 if a >= b else 0.0
+    if code == LOGICAL_AND:
+        return 1.0 if (a != 0 and b != 0) else 0.0
+    if code == LOGICAL_OR:
+        return 1.0 if (a != 0 or b != 0) else 0.0
+    if code == LOGICAL_XOR:
+        return 1.0 if ((a != 0) != (b != 0)) else 0.0
+    return math.nan
+
+
+@kernel
+def _slope_a(code, a, b, y):
+    """d f / d a (the middle column of the binary code table)."""
+    if code == ADD or code == SUBTRACT or code == MOD:
+        return 1.0
+    if code == MULTIPLY:
+        return b
+    if code == DIVIDE:
+        return 1.0 / b
+    if code == POWER:
+        if b == 0:
+            return 0.0
+        return b * a ** (b - 1.0)
+    if code == MAXIMUM:
+        return 1.0 if a >= b else 0.0
+    if code == MINIMUM:
+        return 1.0 if a <= b else 0.0
+    if code == ARCTAN2:
+        return b / (a * a + b * b)
+    return 0.0
+
+
+@kernel
+def _slope_b(code, a, b, y):
+    """d f / d b (the right-hand column of the binary code table)."""
+    if code == ADD:
+        return 1.0
+    if code == SUBTRACT:
+        return -1.0
+    if code == MULTIPLY:
+        return a
+    if code == DIVIDE:
+        return -y / b
+    if code == POWER:
+        return y * math.log(a) if a > 0 else 0.0
+    if code == MAXIMUM:
+        return 1.0 if a < b else 0.0
+    if code == MINIMUM:
+        return 1.0 if a > b else 0.0
+    if code == MOD:
+        return -np.floor(a / b)
+    if code == ARCTAN2:
+        return -a / (a * a + b * b)
+    return 0.0
+
+
+@kernel
+def _binary_row(code, a, oa, sa, b, ob, sb, out, oo, n):
+    """out[oo:oo + n] = f(a[oa + i sa], b[ob + i sb]); the common codes in their own (vectorisable) loops."""
+    t = out.dtype.type
+    if code == ADD:
+        for i in range(n):
+            out[oo + i] = a[oa + i * sa] + b[ob + i * sb]
+    elif code == SUBTRACT:
+        for i in range(n):
+            out[oo + i] = a[oa + i * sa] - b[ob + i * sb]
+    elif code == MULTIPLY:
+        for i in range(n):
+            out[oo + i] = a[oa + i * sa] * b[ob + i * sb]
+    elif code == DIVIDE:
+        for i in range(n):
+            out[oo + i] = a[oa + i * sa] / b[ob + i * sb]
+    else:
+        for i in range(n):
+            out[oo + i] = t(_binary(code, a[oa + i * sa], b[ob + i * sb]))
+
+
+@kernel
+def _extent_ok(size, n0, n1, n2, n3, n4, s0, s1, s2, s3, s4):
+    """True when every offset sum(i_k s_k) over the index box lies inside an operand of ``size`` elements."""
+    if s0 < 0 or s1 < 0 or s2 < 0 or s3 < 0 or s4 < 0:
+        return False
+    if n0 == 0 or n1 == 0 or n2 == 0 or n3 == 0 or n4 == 0:
+        return True
+    last = (n0 - 1) * s0 + (n1 - 1) * s1 + (n2 - 1) * s2 + (n3 - 1) * s3 + (n4 - 1) * s4
+    return last < size
+
+
+@kernel
+def _batch(out_size, n1, n2, n3, n4):
+    """The batch size implied by the output's length, or -1 when the per-sample dims do not tile it."""
+    if n1 < 0 or n2 < 0 or n3 < 0 or n4 < 0:
+        return -1
+    per = n1 * n2 * n3 * n4
+    if per == 0:
+        return 0 if out_size == 0 else -1
+    if out_size % per != 0:
+        return -1
+    return out_size // per
+
+
+@kernel
+def _contiguous(n1, n2, n3, n4, s0, s1, s2, s3, s4):
+    """True when strides (s0..s4) are those of a C-contiguous array of shape (n0, n1..n4) (size-1 axes free)."""
+    c4 = 1
+    c3 = n4
+    c2 = n3 * c3
+    c1 = n2 * c2
+    c0 = n1 * c1
+    return ((s4 == c4 or n4 == 1) and (s3 == c3 or n3 == 1) and (s2 == c2 or n2 == 1)
+            and (s1 == c1 or n1 == 1) and s0 == c0)
+
+
+@kernel
+def binary_forward(code, a, b, out, n1, n2, n3, n4, sa0, sa1, sa2, sa3, sa4, sb0, sb1, sb2, sb3, sb4):
+    """out = f(a, b) elementwise with broadcasting, f chosen by ``code`` (the binary code table).
+
+    out is a flat C-contiguous (n0, n1, n2, n3, n4) array, n0 = out.size // (n1 n2 n3 n4) (the batch);
+    out[i0, .., i4] = f(a[sum_k i_k sa_k], b[sum_k i_k sb_k]), a and b flat. A stride of 0 broadcasts.
+    """
+    n0 = _batch(out.size, n1, n2, n3, n4)
+    if n0 < 0:
+        raise ValueError("binary_forward: the dims (n1..n4) do not tile out")
+    if code < 0 or code >= N_BINARY:
+        raise ValueError("binary_forward: unknown code")
+    if not _extent_ok(a.size, n0, n1, n2, n3, n4, sa0, sa1, sa2, sa3, sa4):
+        raise ValueError("binary_forward: a is too small for its strides")
+    if not _extent_ok(b.size, n0, n1, n2, n3, n4, sb0, sb1, sb2, sb3, sb4):
+        raise ValueError("binary_forward: b is too small for its strides")
+    a_full = _contiguous(n1, n2, n3, n4, sa0, sa1, sa2, sa3, sa4)
+    b_full = _contiguous(n1, n2, n3, n4, sb0, sb1, sb2, sb3, sb4)
+    a_one = sa0 == 0 and sa1 == 0 and sa2 == 0 and sa3 == 0 and sa4 == 0
+    b_one = sb0 == 0 and sb1 == 0 and sb2 == 0 and sb3 == 0 and sb4 == 0
+    if (a_full or a_one) and (b_full or b_one):  # same shapes, or one side a single value: one flat pass
+        _binary_row(code, a, 0, 0 if a_one else 1, b, 0, 0 if b_one else 1, out, 0, out.size)
+        return
+    o = 0
+    for i0 in range(n0):
+        for i1 in range(n1):
+            for i2 in range(n2):
+                for i3 in range(n3):
+                    oa = i0 * sa0 + i1 * sa1 + i2 * sa2 + i3 * sa3
+                    ob = i0 * sb0 + i1 * sb1 + i2 * sb2 + i3 * sb3
+                    _binary_row(code, a, oa, sa4, b, ob, sb4, out, o, n4)
+                    o += n4
+
+
+@kernel
+def binary_backward(code, a, b, y, dy, da, db, accumulate_a, accumulate_b, n1, n2, n3, n4,
+                    sa0, sa1, sa2, sa3, sa4, sb0, sb1, sb2, sb3, sb4):
+    """da (+)= sum over broadcast positions of dy * df/da, db likewise; arguments as ``binary_forward`` (y is its
+    output). da or db of size 0 is skipped. ``accumulate_a`` adds into da instead of overwriting it (a weight's
+    gradient already written this step); likewise ``accumulate_b``."""
+    n0 = _batch(dy.size, n1, n2, n3, n4)
+    if n0 < 0 or y.size != dy.size:
+        raise ValueError("binary_backward: the dims (n1..n4) do not tile dy and y")
+    if code < 0 or code >= N_BINARY:
+        raise ValueError("binary_backward: unknown code")
+    if not _extent_ok(a.size, n0, n1, n2, n3, n4, sa0, sa1, sa2, sa3, sa4):
+        raise ValueError("binary_backward: a is too small for its strides")
+    if not _extent_ok(b.size, n0, n1, n2, n3, n4, sb0, sb1, sb2, sb3, sb4):
+        raise ValueError("binary_backward: b is too small for its strides")
+    if (da.size != 0 and da.size != a.size) or (db.size != 0 and db.size != b.size):
+        raise ValueError("binary_backward: da and db must have the sizes of a and b (or 0)")
+    want_a = da.size != 0
+    want_b = db.size != 0
+    zero = dy.dtype.type(0.0)
+    if want_a and not accumulate_a:
+        for i in range(da.size):
+            da[i] = zero
+    if want_b and not accumulate_b:
+        for i in range(db.size):
+            db[i] = zero
+    if not (want_a or want_b):
+        return
+    t = dy.dtype.type
+    o = 0
+    for i0 in range(n0):
+        for i1 in range(n1):
+            for i2 in range(n2):
+                for i3 in range(n3):
+                    oa = i0 * sa0 + i1 * sa1 + i2 * sa2 + i3 * sa3
+                    ob = i0 * sb0 + i1 * sb1 + i2 * sb2 + i3 * sb3
+                    for i4 in range(n4):
+                        ia = oa + i4 * sa4
+                        ib = ob + i4 * sb4
+                        g = dy[o]
+                        if want_a:
+                            da[ia] += t(g * _slope_a(code, a[ia], b[ib], y[o]))
+                        if want_b:
+                            db[ib] += t(g * _slope_b(code, a[ia], b[ib], y[o]))
+                        o += 1
+
+
+# ---------------------------------------------------------------------------------------------- with a scalar
+@kernel
+def scalar_forward(code, x, s, scalar_first, out):
+    """out = f(x, s) elementwise (or f(s, x) with ``scalar_first``), f a binary code: ``x * 2``, ``1 - x``."""
+    n = x.shape[0]
+    if out.shape[0] != n:
+        raise ValueError("scalar_forward: x and out must have the same length")
+    if code < 0 or code >= N_BINARY:
+        raise ValueError("scalar_forward: unknown code")
+    t = out.dtype.type
+    c = t(s)
+    if code == ADD:
+        for i in range(n):
+            out[i] = x[i] + c
+    elif code == MULTIPLY:
+        for i in range(n):
+            out[i] = x[i] * c
+    elif code == SUBTRACT and not scalar_first:
+        for i in range(n):
+            out[i] = x[i] - c
+    elif code == SUBTRACT:
+        for i in range(n):
+            out[i] = c - x[i]
+    elif code == DIVIDE and not scalar_first:
+        for i in range(n):
+            out[i] = x[i] / c
+    elif code == POWER and s == 2.0 and not scalar_first:
+        for i in range(n):
+            out[i] = x[i] * x[i]
+    elif scalar_first:
+        for i in range(n):
+            out[i] = t(_binary(code, c, x[i]))
+    else:
+        for i in range(n):
+            out[i] = t(_binary(code, x[i], c))
+
+
+@kernel
+def scalar_backward(code, x, s, scalar_first, y, dy, dx):
+    """dx = dy * d f(x, s) / dx (or of f(s, x)); y is the forward's output. Skipped when dx has size 0."""
+    if dx.size == 0:
+        return
+    n = x.shape[0]
+    if y.shape[0] != n or dy.shape[0] != n or dx.shape[0] != n:
+        raise ValueError("scalar_backward: x, y, dy and dx must have the same length")
+    t = dx.dtype.type
+    c = t(s)
+    if code == ADD:
+        for i in range(n):
+            dx[i] = dy[i]
+    elif code == MULTIPLY:
+        for i in range(n):
+            dx[i] = dy[i] * c
+    elif scalar_first:
+        for i in range(n):
+            dx[i] = t(dy[i] * _slope_b(code, c, x[i], y[i]))
+    else:
+        for i in range(n):
+            dx[i] = t(dy[i] * _slope_a(code, x[i], c, y[i]))
+
+
+# ---------------------------------------------------------------------------------------------- where, clip
+@kernel
+def where_forward(c, a, b, out, n1, n2, n3, n4, sc0, sc1, sc2, sc3, sc4, sa0, sa1, sa2, sa3, sa4,
+                  sb0, sb1, sb2, sb3, sb4):
+    """out = a where c != 0 else b, all three broadcast by strides as in ``binary_forward``."""
+    n0 = _batch(out.size, n1, n2, n3, n4)
+    if n0 < 0:
+        raise ValueError("where_forward: the dims (n1..n4) do not tile out")
+    if not (_extent_ok(c.size, n0, n1, n2, n3, n4, sc0, sc1, sc2, sc3, sc4)
+            and _extent_ok(a.size, n0, n1, n2, n3, n4, sa0, sa1, sa2, sa3, sa4)
+            and _extent_ok(b.size, n0, n1, n2, n3, n4, sb0, sb1, sb2, sb3, sb4)):
+        raise ValueError("where_forward: an operand is too small for its strides")
+    o = 0
+    for i0 in range(n0):
+        for i1 in range(n1):
+            for i2 in range(n2):
+                for i3 in range(n3):
+                    oc = i0 * sc0 + i1 * sc1 + i2 * sc2 + i3 * sc3
+                    oa = i0 * sa0 + i1 * sa1 + i2 * sa2 + i3 * sa3
+                    ob = i0 * sb0 + i1 * sb1 + i2 * sb2 + i3 * sb3
+                    for i4 in range(n4):
+                        out[o] = a[oa + i4 * sa4] if c[oc + i4 * sc4] != 0 else b[ob + i4 * sb4]
+                        o += 1
+
+
+@kernel
+def where_backward(c, dy, da, db, accumulate_a, accumulate_b, n1, n2, n3, n4, sc0, sc1, sc2, sc3, sc4,
+                   sa0, sa1, sa2, sa3, sa4, sb0, sb1, sb2, sb3, sb4):
+    """da (+)= dy where c != 0, db (+)= dy elsewhere, summed over broadcast positions; size 0 skips one."""
+    n0 = _batch(dy.size, n1, n2, n3, n4)
+    if n0 < 0:
+        raise ValueError("where_backward: the dims (n1..n4) do not tile dy")
+    if not _extent_ok(c.size, n0, n1, n2, n3, n4, sc0, sc1, sc2, sc3, sc4):
+        raise ValueError("where_backward: c is too small for its strides")
+    want_a = da.size != 0
+    want_b = db.size != 0
+    if (want_a and not _extent_ok(da.size, n0, n1, n2, n3, n4, sa0, sa1, sa2, sa3, sa4)) or (
+            want_b and not _extent_ok(db.size, n0, n1, n2, n3, n4, sb0, sb1, sb2, sb3, sb4)):
+        raise ValueError("where_backward: da or db is too small for its strides")
+    zero = dy.dtype.type(0.0)
+    if want_a and not accumulate_a:
+        for i in range(da.size):
+            da[i] = zero
+    if want_b and not accumulate_b:
+        for i in range(db.size):
+            db[i] = zero
+    o = 0
+    for i0 in range(n0):
+        for i1 in range(n1):
+            for i2 in range(n2):
+                for i3 in range(n3):
+                    oc = i0 * sc0 + i1 * sc1 + i2 * sc2 + i3 * sc3
+                    oa = i0 * sa0 + i1 * sa1 + i2 * sa2 + i3 * sa3
+                    ob = i0 * sb0 + i1 * sb1 + i2 * sb2 + i3 * sb3
+                    for i4 in range(n4):
+                        if c[oc + i4 * sc4] != 0:
+                            if want_a:
+                                da[oa + i4 * sa4] += dy[o]
+                        elif want_b:
+                            db[ob + i4 * sb4] += dy[o]
+                        o += 1
+
+
+@kernel
+def clip_forward(x, lo, hi, out):
+    """out = min(max(x, lo), hi) (Keras's ops.clip with scalar bounds)."""
+    n = x.shape[0]
+    if out.shape[0] != n:
+        raise ValueError("clip_forward: x and out must have the same length")
+    t = out.dtype.type
+    a = t(lo)
+    b = t(hi)
+    for i in range(n):
+        v = x[i]
+        v = a if v < a else v
+        out[i] = b if v > b else v
+
+
+@kernel
+def clip_backward(x, lo, hi, dy, dx):
+    """dx = dy where lo <= x <= hi, else 0. Skipped when dx has size 0."""
+    if dx.size == 0:
+        return
+    n = x.shape[0]
+    if dy.shape[0] != n or dx.shape[0] != n:
+        raise ValueError("clip_backward: x, dy and dx must have the same length")
+    zero = dx.dtype.type(0.0)
+    for i in range(n):
+        dx[i] = dy[i] if lo <= x[i] <= hi else zero
+
+
+# ---------------------------------------------------------------------------------------------- slices
+@kernel
+def _slice_ok(x_size, out_size, d1, d2, d3, d4, b1, b2, b3, b4, t1, t2, t3, t4, o1, o2, o3, o4):
+    """The batch size, or -1 when the slice does not fit: every axis's first and last index inside [0, d)."""
+    n0 = _batch(x_size, d1, d2, d3, d4)
+    if n0 < 0 or o1 < 0 or o2 < 0 or o3 < 0 or o4 < 0 or out_size != n0 * o1 * o2 * o3 * o4:
+        return -1
+    if not (_axis_ok(d1, b1, t1, o1) and _axis_ok(d2, b2, t2, o2) and _axis_ok(d3, b3, t3, o3)
+            and _axis_ok(d4, b4, t4, o4)):
+        return -1
+    return n0
+
+
+@kernel
+def _axis_ok(d, b, t, o):
+    """o indices b, b + t, .. b + (o - 1) t all lie in [0, d)."""
+    if o == 0:
+        return True
+    last = b + (o - 1) * t
+    return 0 <= b < d and 0 <= last < d
+
+
+@kernel
+def slice_forward(x, out, d1, d2, d3, d4, b1, b2, b3, b4, t1, t2, t3, t4, o1, o2, o3, o4):
+    """out[n, i1, .., i4] = x[n, b1 + i1 t1, .., b4 + i4 t4] for each sample n: a basic slice of per-sample
+    axes (x[:, 1:3], x[..., ::-1], x[:, 0]). x is flat (n0, d1..d4), out flat (n0, o1..o4); starts b, steps t
+    (negative steps walk backwards), out dims o. Lower ranks are left-padded with (d=1, b=0, t=1, o=1)."""
+    n0 = _slice_ok(x.size, out.size, d1, d2, d3, d4, b1, b2, b3, b4, t1, t2, t3, t4, o1, o2, o3, o4)
+    if n0 < 0:
+        raise ValueError("slice_forward: the slice does not fit in x or out")
+    per = d1 * d2 * d3 * d4
+    o = 0
+    for n in range(n0):
+        for i1 in range(o1):
+            for i2 in range(o2):
+                for i3 in range(o3):
+                    base = n * per + (((b1 + i1 * t1) * d2 + b2 + i2 * t2) * d3 + b3 + i3 * t3) * d4 + b4
+                    for i4 in range(o4):
+                        out[o] = x[base + i4 * t4]
+                        o += 1
+
+
+@kernel
+def slice_backward(dy, dx, d1, d2, d3, d4, b1, b2, b3, b4, t1, t2, t3, t4, o1, o2, o3, o4):
+    """dx = 0 outside the slice, dy inside it (a slice never repeats an element). Skipped when dx has size 0."""
+    if dx.size == 0:
+        return
+    n0 = _slice_ok(dx.size, dy.size, d1, d2, d3, d4, b1, b2, b3, b4, t1, t2, t3, t4, o1, o2, o3, o4)
+    if n0 < 0:
+        raise ValueError("slice_backward: the slice does not fit in dx or dy")
+    zero = dx.dtype.type(0.0)
+    for i in range(dx.size):
+        dx[i] = zero
+    per = d1 * d2 * d3 * d4
+    o = 0
+    for n in range(n0):
+        for i1 in range(o1):
+            for i2 in range(o2):
+                for i3 in range(o3):
+                    base = n * per + (((b1 + i1 * t1) * d2 + b2 + i2 * t2) * d3 + b3 + i3 * t3) * d4 + b4
+                    for i4 in range(o4):
+                        dx[base + i4 * t4] = dy[o]
+                        o += 1
+
+
+# ---------------------------------------------------------------------------------------------- gathers
+@kernel
+def _index(v, n):
+    """An index stored as a float, wrapped like NumPy's negative indices; -1 when out of range."""
+    if not (v == v) or abs(v) > 1e15:
+        return -1
+    k = int(v)
+    if k != v:
+        return -1
+    if k < 0:
+        k += n
+    if k < 0 or k >= n:
+        return -1
+    return k
+
+
+@kernel
+def take_forward(x, idx, out):
+    """out[p, q, :] = x[p, idx[q], :]: x (outer, n, inner), idx flat (m,), out flat (outer, m, inner).
+
+    Keras's ops.take along one axis (outer = product of the axes before it, inner = after it). An embedding
+    lookup is the case outer = 1 (a weight gathered by a batch of ids). Indices are floats holding integers;
+    negative ones count from the end; out-of-range indices raise.
+    """
+    outer, n, inner = x.shape
+    m = idx.shape[0]
+    if out.size != outer * m * inner:
+        raise ValueError("take_forward: out must have outer * len(idx) * inner elements")
+    for q in range(m):
+        if _index(idx[q], n) < 0:
+            raise ValueError("take_forward: an index is out of range (or not an integer)")
+    o = 0
+    for p in range(outer):
+        for q in range(m):
+            src = x[p, _index(idx[q], n)]
+            for j in range(inner):
+                out[o + j] = src[j]
+            o += inner
+
+
+@kernel
+def take_backward(idx, dy, dx, accumulate):
+    """dx[p, idx[q], :] += dy[p, q, :] (repeated indices add up); dx (outer, n, inner) is zeroed first unless
+    ``accumulate`` (a weight's gradient already written this step). Skipped when dx has size 0."""
+    if dx.size == 0:
+        return
+    outer, n, inner = dx.shape
+    m = idx.shape[0]
+    if dy.size != outer * m * inner:
+        raise ValueError("take_backward: dy must have outer * len(idx) * inner elements")
+    for q in range(m):
+        if _index(idx[q], n) < 0:
+            raise ValueError("take_backward: an index is out of range (or not an integer)")
+    if not accumulate:
+        zero = dx.dtype.type(0.0)
+        for p in range(outer):
+            for k in range(n):
+                for j in range(inner):
+                    dx[p, k, j] = zero
+    o = 0
+    for p in range(outer):
+        for q in range(m):
+            dst = dx[p, _index(idx[q], n)]
+            for j in range(inner):
+                dst[j] += dy[o + j]
+            o += inner
+
+
+@kernel
+def take_along_axis_forward(x, idx, out):
+    """out[p, q, r] = x[p, idx[p, q, r], r]: x (outer, n, inner), idx and out (outer, m, inner) (Keras's
+    ops.take_along_axis after both are viewed around the axis)."""
+    outer, n, inner = x.shape
+    if idx.shape[0] != outer or idx.shape[2] != inner or out.shape != idx.shape:
+        raise ValueError("take_along_axis_forward: x, idx and out disagree in outer or inner size")
+    for p in range(outer):
+        for q in range(idx.shape[1]):
+            for r in range(inner):
+                k = _index(idx[p, q, r], n)
+                if k < 0:
+                    raise ValueError("take_along_axis_forward: an index is out of range (or not an integer)")
+                out[p, q, r] = x[p, k, r]
+
+
+@kernel
+def take_along_axis_backward(idx, dy, dx):
+    """dx = 0, then dx[p, idx[p, q, r], r] += dy[p, q, r]. Skipped when dx has size 0."""
+    if dx.size == 0:
+        return
+    outer, n, inner = dx.shape
+    if idx.shape[0] != outer or idx.shape[2] != inner or dy.shape != idx.shape:
+        raise ValueError("take_along_axis_backward: dx, idx and dy disagree in outer or inner size")
+    zero = dx.dtype.type(0.0)
+    for p in range(outer):
+        for k in range(n):
+            for r in range(inner):
+                dx[p, k, r] = zero
+    for p in range(outer):
+        for q in range(idx.shape[1]):
+            for r in range(inner):
+                k = _index(idx[p, q, r], n)
+                if k < 0:
+                    raise ValueError("take_along_axis_backward: an index is out of range (or not an integer)")
+                dx[p, k, r] += dy[p, q, r]
+
+
+@kernel
+def one_hot_forward(idx, out):
+    """out[p, c, r] = 1 if idx[p, r] == c else 0: idx (outer, inner) class ids as floats, out (outer, C, inner).
+    An id outside [0, C) (negative ones included) gives an all-zero vector, as Keras's one_hot."""
+    outer, c_, inner = out.shape
+    if idx.shape[0] != outer or idx.shape[1] != inner:
+        raise ValueError("one_hot_forward: idx must be (outer, inner) for out (outer, C, inner)")
+    zero = out.dtype.type(0.0)
+    one = out.dtype.type(1.0)
+    for p in range(outer):
+        for c in range(c_):
+            for r in range(inner):
+                out[p, c, r] = zero
+        for r in range(inner):
+            v = idx[p, r]
+            if v >= 0 and v < c_:
+                out[p, int(v), r] = one
