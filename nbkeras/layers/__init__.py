@@ -7,6 +7,12 @@ from .convolutional import DepthwiseConv1D, DepthwiseConv2D, SeparableConv1D, Se
 from .convolutional import SeparableConvolution1D, SeparableConvolution2D
 from .core import Activation, Dense, Dropout, Flatten
 from .input_layer import Input, InputLayer
+from .embedding import Embedding
+from .gru import GRU
+from .lstm import LSTM
+from .masking import Masking
+from .simple_rnn import SimpleRNN
+from .wrappers import Bidirectional, TimeDistributed
 from .merge import Add, Concatenate
 from .core_extra import ActivityRegularization, Lambda, RepeatVector
 from .merge import Average, Dot, Maximum, Minimum, Multiply, Subtract
@@ -44,6 +50,7 @@ __all__ = [
     "AvgPool1D",
     "AvgPool2D",
     "BatchNormalization",
+    "Bidirectional",
     "Concatenate",
     "Conv1D",
     "Conv1DTranspose",
@@ -60,7 +67,9 @@ __all__ = [
     "DepthwiseConv2D",
     "Dot",
     "Dropout",
+    "Embedding",
     "Flatten",
+    "GRU",
     "GaussianDropout",
     "GaussianNoise",
     "GlobalAveragePooling1D",
@@ -74,9 +83,11 @@ __all__ = [
     "Input",
     "InputLayer",
     "KerasTensor",
+    "LSTM",
     "Lambda",
     "Layer",
     "LayerNormalization",
+    "Masking",
     "MaxPool1D",
     "MaxPool2D",
     "MaxPooling1D",
@@ -93,9 +104,11 @@ __all__ = [
     "SeparableConv2D",
     "SeparableConvolution1D",
     "SeparableConvolution2D",
+    "SimpleRNN",
     "SpatialDropout1D",
     "SpatialDropout2D",
     "Subtract",
+    "TimeDistributed",
     "UnitNormalization",
     "UpSampling1D",
     "UpSampling2D",

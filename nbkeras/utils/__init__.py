@@ -4,6 +4,7 @@ import numpy as np
 
 from .. import backend
 from .progbar import Progbar
+from .sequence_utils import pad_sequences
 
 
 def set_random_seed(seed):
