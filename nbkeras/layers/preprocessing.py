@@ -119,8 +119,11 @@ class Normalization(Layer):
                                                   trainable=False)
             # Keras keeps an integer `count` for old saved models and never updates it; here it is a float.
             self.count = self.add_weight(name="count", shape=(), initializer="zeros", trainable=False)
-            # add_weight's np.ascontiguousarray turns a 0-d value into shape (1,); Keras's count is a scalar.
-            self.count._value = self.count._value.reshape(())
+            # add_weight's np.ascontiguousarray turns a 0-d value into shape (1,); Keras's count (and the
+            # statistics of axis=None) are scalars.
+            for var, shape in ((self.adapt_mean, self._stats_shape), (self.adapt_variance, self._stats_shape),
+                               (self.count, ())):
+                var._value = var._value.reshape(shape)
         else:
             self._given = [self._broadcast(v) for v in (self.input_mean, self.input_variance)]
         self.built = True
