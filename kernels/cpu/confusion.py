@@ -205,7 +205,7 @@ def fbeta_update(y_true, y_pred, weights, state, threshold, has_threshold):
                 pred = 1.0 if p > thr else 0.0
             else:
                 pred = 1.0 if (p >= top and abs(p) > tiny) else 0.0
-            y = float(y_true[i, c])
+            y = np.float64(y_true[i, c])
             state[c] += w * pred * y
             state[C + c] += w * pred * (1.0 - y)
             state[2 * C + c] += w * (1.0 - pred) * y
@@ -312,10 +312,10 @@ def r2_update(y_true, y_pred, weights, state):
     if state.shape[0] != 4 * C + 1:
         raise ValueError("r2_update: state must have 4*C + 1 entries")
     for i in range(rows):
-        w = float(weights[i])
+        w = np.float64(weights[i])
         for c in range(C):
-            y = float(y_true[i, c])
-            r = y - float(y_pred[i, c])
+            y = np.float64(y_true[i, c])
+            r = y - np.float64(y_pred[i, c])
             state[c] += w * y
             state[C + c] += w * y * y
             state[2 * C + c] += w * r * r
