@@ -8,7 +8,7 @@ parameters. Values are per sample (and position): the last axis is reduced, as K
 import numpy as np
 
 from . import backend
-from .layers.base import to_snake_case
+from .layers.base import Layer, to_snake_case
 
 REDUCTIONS = ("sum_over_batch_size", "sum", "mean", "mean_with_sample_weight", "none", None)
 
@@ -54,6 +54,8 @@ def align_ranks(y_true, y_pred, sparse):
 class LossSpec:
     """What the trainer needs to run a loss: kernel base name, extra kernel args, label kind."""
 
+    traced = False
+
     def __init__(self, kernel, args=(), sparse=False):
         self.kernel = kernel
         self.args = tuple(args)
@@ -70,7 +72,12 @@ class LossSpec:
         return f"losses.{self.kernel}_backward"
 
     def values(self, y_true, y_pred):
-        """Per-sample values of the loss on arrays (the Keras loss *function*)."""
+        """Per-sample values of the loss on arrays (the Keras loss *function*); on symbolic tensors (inside a custom
+        loss or layer traced with keras.ops), a graph node computing them with the same kernels."""
+        from .layers.base import is_symbolic
+
+        if is_symbolic([y_true, y_pred]):
+            return LossValues(self)([y_true, y_pred])
         y_pred = _as_float(y_pred, "y_pred")
         y_true = np.ascontiguousarray(_as_float(y_true, "y_true"), dtype=y_pred.dtype)
         yt, yp, shape = align_ranks(y_true, y_pred, self.sparse)
@@ -79,8 +86,61 @@ class LossSpec:
         return out.reshape(shape)
 
 
+class TracedLossSpec:
+    """A loss written in Python with keras.ops (a function, or a Loss subclass's ``call``): traced into graph nodes
+    when the training step is built (``nbkeras/layers/traced_function.py``)."""
+
+    traced = True
+    sparse = False
+    kernel = None
+    args = ()
+
+    def __init__(self, fn, name):
+        self.fn, self.name = fn, name
+
+    def finish(self, total, count):  # as a metric: the mean of its values
+        return total / count if count else 0.0
+
+
+def _values_shape(y_true_shape, y_pred_shape):
+    """The shape of per-sample loss values for y_pred of this shape: the last axis reduced."""
+    return tuple(y_pred_shape[:-1]) if len(y_pred_shape) > 1 else (None,)
+
+
+class LossValues(Layer):
+    """A built-in loss function called on symbolic tensors (inside a custom loss): its kernels as a graph node."""
+
+    n_inputs = None
+
+    def __init__(self, spec, **kwargs):
+        super().__init__(**kwargs)
+        self.spec = spec
+        self._is_op = True
+
+    def compute_output_shape(self, input_shape):
+        return _values_shape(input_shape[0], input_shape[1])
+
+    def gradient_inputs(self, count):
+        return [False, True]  # targets carry no gradient
+
+    def _views(self, ctx, yp_ref):
+        last = ctx.input_shapes[1][-1]
+        yt = ctx.input(0) if self.spec.sparse else ctx.input(0, (last,))
+        return yt, yp_ref(1, (last,)), last
+
+    def describe_forward(self, ctx):
+        yt, yp, _ = self._views(ctx, ctx.input)
+        ctx.call(self.spec.forward_kernel, yt, yp, ctx.output(), *map(ctx.const, self.spec.args))
+
+    def describe_backward(self, ctx):
+        yt, yp, last = self._views(ctx, ctx.input)
+        ctx.call(self.spec.backward_kernel, yt, yp, ctx.d_output(), ctx.d_input(1, (last,)),
+                 *map(ctx.const, self.spec.args))
+
+
 class Loss:
-    """Base class: ``loss(y_true, y_pred, sample_weight=None)`` reduces per-sample values to a scalar."""
+    """Base class: ``loss(y_true, y_pred, sample_weight=None)`` reduces per-sample values to a scalar. A subclass
+    may define ``call(y_true, y_pred)`` with keras.ops: it is traced into the compiled step."""
 
     kernel = None
     sparse = False
@@ -96,6 +156,10 @@ class Loss:
         return ()
 
     def spec(self):
+        if self.kernel is None:
+            if type(self).call is Loss.call:
+                raise ValueError(f"Loss {type(self).__name__}: define call(y_true, y_pred) (with keras.ops)")
+            return TracedLossSpec(self.call, self.name)
         return LossSpec(self.kernel, self.kernel_args(), self.sparse)
 
     def call(self, y_true, y_pred):
@@ -241,14 +305,28 @@ class LossFunctionWrapper(Loss):
 
     def __init__(self, fn, reduction="sum_over_batch_size", name=None, dtype=None, **kwargs):
         cls = _FUNCTION_CLASSES.get(fn)
-        if cls is None:
-            raise ValueError(f"nbkeras cannot compile the loss function {fn!r}: use one of keras.losses' losses")
-        self._inner = cls(**kwargs)
-        super().__init__(name=name or fn.__name__, reduction=reduction, dtype=dtype)
-        self.kernel, self.sparse, self.fn = self._inner.kernel, self._inner.sparse, fn
+        super().__init__(name=name or getattr(fn, "__name__", "loss"), reduction=reduction, dtype=dtype)
+        self.fn, self._kwargs = fn, kwargs
+        if cls is None:  # the user's own function: traced with keras.ops
+            self._inner = None
+            self.kernel, self.sparse = None, False
+        else:
+            self._inner = cls(**kwargs)
+            self.kernel, self.sparse = self._inner.kernel, self._inner.sparse
 
     def kernel_args(self):
         return self._inner.kernel_args()
+
+    def spec(self):
+        if self._inner is None:
+            fn, kwargs = self.fn, self._kwargs
+            return TracedLossSpec((lambda y_true, y_pred: fn(y_true, y_pred, **kwargs)) if kwargs else fn, self.name)
+        return super().spec()
+
+    def call(self, y_true, y_pred):
+        if self._inner is None:
+            return self.fn(y_true, y_pred, **self._kwargs)
+        return super().call(y_true, y_pred)
 
 
 # ------------------------------------------------------------------ functions

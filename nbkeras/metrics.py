@@ -19,6 +19,8 @@ from .losses import _as_float, align_ranks
 class MetricSpec:
     """Kernel family and name, extra args, label kind, and how the mean turns into the reported value."""
 
+    traced = False
+
     def __init__(self, family, kernel, args=(), sparse=False, transform="mean"):
         self.family, self.kernel, self.args, self.sparse, self.transform = family, kernel, tuple(args), sparse, transform
 
@@ -113,6 +115,12 @@ class MeanMetricWrapper(Metric):
 
     def update_state(self, y_true, y_pred, sample_weight=None):
         spec = self.spec()
+        if spec.traced:  # the user's function, on arrays: keras.ops computes at once
+            values = np.asarray(spec.fn(y_true, y_pred), dtype=self.dtype).reshape(-1)
+            weights = np.empty(0, values.dtype) if sample_weight is None else np.ascontiguousarray(
+                np.broadcast_to(np.asarray(sample_weight, values.dtype).reshape(-1), values.shape))
+            backend.kernels().metrics.mean_update(self._state, values, weights)
+            return
         y_pred = _as_float(y_pred, "y_pred")
         y_true = np.ascontiguousarray(_as_float(y_true, "y_true"), dtype=y_pred.dtype)
         yt, yp, shape = align_ranks(y_true, y_pred, spec.sparse)
@@ -249,6 +257,8 @@ def _function_spec(fn, kwargs):
     if loss is None:
         raise ValueError(f"Unknown metric function: {fn!r}")
     spec = loss.spec()
+    if spec.traced:  # the user's own function, written with keras.ops
+        return spec
     return MetricSpec("losses", spec.kernel, spec.args, spec.sparse)
 
 

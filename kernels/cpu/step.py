@@ -113,3 +113,29 @@ def copy_into(dst, src):
         raise ValueError("copy_into: dst and src must have the same length")
     for i in range(dst.shape[0]):
         dst[i] = src[i]
+
+
+@kernel
+def row_mean_forward(x, out):
+    """out[r] = mean of x[r, :]: a loss written per element reduced per row, which equals Keras's
+    "sum_over_batch_size" over all elements once rows are averaged (every row has the same length)."""
+    if x.shape[0] != out.shape[0]:
+        raise ValueError("row_mean_forward: out must have one entry per row of x")
+    k = x.shape[1]
+    for r in range(x.shape[0]):
+        acc = x.dtype.type(0.0)
+        for j in range(k):
+            acc += x[r, j]
+        out[r] = acc / k
+
+
+@kernel
+def row_mean_backward(dout, dx):
+    """dx[r, j] = dout[r] / k."""
+    if dx.shape[0] != dout.shape[0]:
+        raise ValueError("row_mean_backward: dx must have one row per entry of dout")
+    k = dx.shape[1]
+    for r in range(dx.shape[0]):
+        g = dout[r] / k
+        for j in range(k):
+            dx[r, j] = g

@@ -19,8 +19,10 @@ from ..errors import check_kwargs
 
 
 def to_snake_case(name):
-    s = re.sub(r"(.)([A-Z][a-z]+)", r"\1_\2", name)
-    return re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", s).lower()
+    """Keras 3's rule: 'Conv1D' -> 'conv1d', 'BatchNormalization' -> 'batch_normalization'."""
+    name = re.sub(r"\W+", "", name)
+    name = re.sub(r"(.)([A-Z][a-z]+)", r"\1_\2", name)
+    return re.sub(r"([a-z])([A-Z])", r"\1_\2", name).lower()
 
 
 class Variable:
@@ -124,6 +126,10 @@ class KerasTensor:
         from .tracing import no_value_error
 
         raise no_value_error(self)
+
+    def __array__(self, dtype=None, copy=None):
+        raise TypeError(f"{self!r} is symbolic: NumPy cannot compute with it. Inside a model, a custom layer, loss "
+                        f"or metric, compute with keras.ops (which nbkeras compiles) instead of NumPy")
 
     # ---------------------------------------------------------------- operators: keras.ops on this tensor
     # (nbkeras.ops is imported at call time: it imports this module.) No __eq__: tensors stay hashable and

@@ -140,6 +140,15 @@ def _layout_target(op, arr, dtype):
     sparse = wants_sparse.pop() if wants_sparse else False
     n = arr.shape[0]
     per_sample = int(np.prod(arr.shape[1:])) if arr.ndim > 1 else 1
+    op.y_shape = tuple(arr.shape[1:])
+    traced = [s for s in ([op.loss_spec] if op.loss_spec is not None else []) + [m.spec for m in op.metrics
+                                                                                if not m.stateful] if s.traced]
+    if traced and len(traced) == (op.loss_spec is not None) + sum(not m.stateful for m in op.metrics) \
+            and not any(m.stateful for m in op.metrics):
+        # Only functions written with keras.ops read these targets: they see y as the user gave it.
+        values = np.ascontiguousarray(arr.reshape(n, -1), dtype=dtype)
+        op.sparse_y, op.y_width = False, values.shape[1]
+        return values
     if sparse:
         if per_sample != op.rows_per_sample:
             raise ValueError(f"Output {op.name!r}: sparse labels must have shape (batch,) + {_shape_of(op)[:-1]} "

@@ -364,14 +364,7 @@ def build(graph, outputs=(), optimizer=None, is_trainable=lambda var: False, inp
         buf = b.buffer("x", width(t))
         fbuf[id(t)] = buf
         b.emit("data.gather_rows", Data("X", i), Arg("order"), Arg("b0"), Arg("b1"), View(buf, (buf.width,)))
-    for node in graph.nodes:
-        layer = node.layer
-        if layer.aliases_input:
-            fbuf[id(node.outputs[0])] = fbuf[id(node.inputs[0])]
-            continue
-        for t in node.outputs:
-            fbuf[id(t)] = b.buffer("t", width(t))
-        layer.describe_forward(LayerContext(b, node, fbuf))
+    _forward_nodes(b, graph.nodes, fbuf)
     b.section = "outputs"
     for i, t in enumerate(graph.outputs):
         b.emit("step.copy_into", PredRows(i), View(fbuf[id(t)]))
@@ -386,6 +379,60 @@ def build(graph, outputs=(), optimizer=None, is_trainable=lambda var: False, inp
             _constraints(b)
     _place(b.program)
     return b.program
+
+
+def _forward_nodes(b, nodes, fbuf):
+    for node in nodes:
+        layer = node.layer
+        if layer.aliases_input:
+            fbuf[id(node.outputs[0])] = fbuf[id(node.inputs[0])]
+            continue
+        for t in node.outputs:
+            fbuf[id(t)] = b.buffer("t", width(t))
+        layer.describe_forward(LayerContext(b, node, fbuf))
+
+
+def _traced_values(b, spec, op, pred_tensor, ybuf, fbuf, what):
+    """Inline a loss or metric function written with keras.ops: trace it on y_true / y_pred tensors backed by the
+    targets' and the output's buffers (Keras's squeeze_or_expand_to_same_rank applied first), emit its forward
+    calls, and return (its nodes, the per-row values tensor: one value per row of the output)."""
+    from ..layers.base import KerasTensor, Node
+    from ..layers.traced_function import RowMean, trace_function
+
+    yt_shape, yp_shape = _same_rank((None,) + tuple(op.y_shape), tuple(pred_tensor.shape))
+    yt = KerasTensor(yt_shape)
+    yp = KerasTensor(yp_shape)
+    fbuf[id(yt)] = ybuf
+    fbuf[id(yp)] = fbuf[id(pred_tensor)]  # the same buffer: its gradient is the output's
+    placeholders, inner, result = trace_function(spec.fn, [yt, yp], what)
+    composite = Node(None, [yt, yp], [result])
+    composite.subgraph = ExecutionGraph(placeholders, inner, [result])
+    flat, _ = flatten(ExecutionGraph([yt, yp], [composite], [result]))
+    nodes, values = list(flat.nodes), flat.outputs[0]
+    rows = op.rows_per_sample
+    w = width(values) if len(values.shape) > 1 else 1
+    if w != rows:
+        if w % rows:
+            raise ValueError(f"{what}: it returned values of shape {values.shape}, which cannot be reduced to one "
+                             f"value per sample (and per position) of the output {pred_tensor.shape}")
+        mean = RowMean(rows)
+        reduced = KerasTensor(mean.compute_output_shape(values.shape))
+        nodes.append(Node(mean, [values], [reduced]))
+        values = reduced
+    _forward_nodes(b, nodes, fbuf)
+    return nodes, yt, yp, values
+
+
+def _same_rank(y_true_shape, y_pred_shape):
+    """Keras's squeeze_or_expand_to_same_rank on shapes: ranks one apart with a trailing 1 line up."""
+    if len(y_true_shape) == len(y_pred_shape) + 1 and y_true_shape[-1] == 1:
+        return (y_true_shape[:-1] if len(y_pred_shape) > 1 else y_true_shape,
+                y_pred_shape if len(y_pred_shape) > 1 else y_pred_shape + (1,))
+    if len(y_pred_shape) == len(y_true_shape) + 1 and y_pred_shape[-1] == 1:
+        if len(y_true_shape) == 1:
+            return y_true_shape + (1,), y_pred_shape
+        return y_true_shape, y_pred_shape[:-1]
+    return y_true_shape, y_pred_shape
 
 
 def flatten(graph):
@@ -453,10 +500,17 @@ def _losses_and_metrics(b, graph, outputs, fbuf):
         def y_view(sparse, ybuf=ybuf, last_dim=op.last_dim):
             return View(ybuf) if sparse else View(ybuf, (last_dim,))
 
+        op.traced = None
         if op.loss_spec is not None:
             spec = op.loss_spec
-            vals = View(b.buffer("v", op.rows_per_sample))
-            b.emit(spec.forward_kernel, y_view(spec.sparse), yp, vals, *map(Const, spec.args))
+            if spec.traced:
+                nodes, yt_t, yp_t, values = _traced_values(b, spec, op, graph.outputs[op.index], ybuf, fbuf,
+                                                           f"loss {spec.name!r}")
+                op.traced = (nodes, yt_t, yp_t, values)
+                vals = View(fbuf[id(values)])
+            else:
+                vals = View(b.buffer("v", op.rows_per_sample))
+                b.emit(spec.forward_kernel, y_view(spec.sparse), yp, vals, *map(Const, spec.args))
             b.emit("step.loss_accumulate", vals, View(wbuf), Const(_REDUCTION_CODES[op.reduction]),
                    Const(op.loss_weight), Arg("B"), Arg("acc"), StateSlot(op.tracker_offset))
         ones = None
@@ -469,8 +523,13 @@ def _losses_and_metrics(b, graph, outputs, fbuf):
                 b.emit(kernel, y_view(sparse), yp, View(wbuf) if m.weighted else ones, StateSlot(m.offset, m.size),
                        *map(Const, args))
                 continue
-            mv = View(b.buffer("m", op.rows_per_sample))
-            b.emit(m.spec.forward_kernel, y_view(m.spec.sparse), yp, mv, *map(Const, m.spec.args))
+            if m.spec.traced:
+                _, _, _, values = _traced_values(b, m.spec, op, graph.outputs[op.index], ybuf, fbuf,
+                                                 f"metric {m.name!r}")
+                mv = View(fbuf[id(values)])
+            else:
+                mv = View(b.buffer("m", op.rows_per_sample))
+                b.emit(m.spec.forward_kernel, y_view(m.spec.sparse), yp, mv, *map(Const, m.spec.args))
             b.emit("metrics.mean_update", StateSlot(m.offset), mv, View(wbuf) if m.weighted else Arg("empty1"))
         targets.append((y_view, View(wbuf)))
     # Keras adds the penalties of trainable weights (unscaled) and of layer outputs (divided by the batch size)
@@ -525,10 +584,12 @@ def _activity_penalties(nodes):
     return out
 
 
-def _requires_grad(b, graph, input_grads=False):
+def _requires_grad(b, graph, input_grads=False, requires=None):
     """Which tensors need a gradient: those downstream of a trainable weight (or of an input, for input_grads),
     through inputs a layer differentiates (``gradient_inputs``) and outputs it declares differentiable."""
-    requires = {id(t): bool(input_grads) for t in graph.inputs}
+    if requires is None:
+        requires = {}
+    requires.update({id(t): bool(input_grads) for t in graph.inputs})
     for node in graph.nodes:
         layer = node.layer
         own = any(b.is_trainable(v) for v in layer.weights)
@@ -543,7 +604,14 @@ def _backward(b, graph, outputs, fbuf, targets, input_grads):
     """Reverse pass. Gradient buffers are keyed by forward buffer (a layer whose output is its input shares its
     input's gradient). A buffer read by several consumers collects their contributions: the first writes it, the
     others write a temporary that is then added."""
+    loss_nodes = [n for op in outputs if op.traced for n in op.traced[0]]
     requires = _requires_grad(b, graph, input_grads)
+    for op in outputs:
+        if op.traced:
+            nodes, yt_t, yp_t, _ = op.traced
+            requires[id(yt_t)] = False
+            requires[id(yp_t)] = requires[id(graph.outputs[op.index])]
+            _requires_grad(b, ExecutionGraph([], nodes, []), requires=requires)
     grad_buf, written = {}, {}
 
     def target(fb):
@@ -565,6 +633,12 @@ def _backward(b, graph, outputs, fbuf, targets, input_grads):
         if op.loss_spec is None or not requires[id(t)]:
             continue
         y_view, wview = targets[o]
+        if op.traced:  # seed the traced function's values; its nodes carry the gradient to the output
+            dv, into = target(fbuf[id(op.traced[3])])
+            b.emit("step.loss_upstream", wview, Const(_REDUCTION_CODES[op.reduction]), Const(op.loss_weight),
+                   View(dv))
+            fold([(dv, into)] if into is not None else [])
+            continue
         fb = fbuf[id(t)]
         dpred, into = target(fb)
         dv = View(b.buffer("dv", op.rows_per_sample))
@@ -575,7 +649,7 @@ def _backward(b, graph, outputs, fbuf, targets, input_grads):
     activity = {}
     for tensor, factors in b.activity:
         activity.setdefault(id(tensor), []).append(factors)
-    for node in reversed(graph.nodes):
+    for node in reversed(graph.nodes + loss_nodes):
         layer = node.layer
         for t in node.outputs:
             if id(t) not in activity or not requires[id(t)]:

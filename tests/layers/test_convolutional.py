@@ -380,8 +380,6 @@ def test_config_has_keras_keys_and_aliases_are_the_classes():
     assert L.Conv2D(2, 3, padding="SAME").padding == "same"
 
 
-@pytest.mark.xfail(reason="base.to_snake_case splits a digit from a following capital ('conv1_d'); Keras 3's "
-                          "rule only splits after a lowercase letter", strict=False)
 def test_default_names_follow_keras():
     keras.backend.clear_session()
     names = [L.Conv1D(2, 2).name, L.Conv2D(2, 2).name, L.Conv2DTranspose(2, 2).name, L.DepthwiseConv1D(2).name,

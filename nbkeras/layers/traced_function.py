@@ -1,0 +1,52 @@
+"""Loss and metric functions written with ``keras.ops``, traced into graph nodes the compiled step runs.
+
+``trace_function(fn, tensors)`` calls ``fn`` on placeholders standing for ``tensors`` (the targets and the model's
+output) and returns the recorded subgraph. The program inlines it in the loss-and-metrics section of the step,
+so a custom loss runs compiled and its gradient flows back into the model like a built-in loss's.
+"""
+
+from .base import KerasTensor, Layer
+
+
+class RowMean(Layer):
+    """Per-row mean of a loss given per element: Keras reduces such a loss over all elements, which equals the
+    mean over samples of these per-row means."""
+
+    def __init__(self, rows, **kwargs):
+        super().__init__(**kwargs)
+        self.rows = rows
+        self._is_op = True
+
+    def compute_output_shape(self, input_shape):
+        return (None, self.rows) if self.rows > 1 else (None,)
+
+    def describe_forward(self, ctx):
+        k = ctx.input().buf.width // self.rows
+        ctx.call("step.row_mean_forward", ctx.input(0, (k,)), ctx.output())
+
+    def describe_backward(self, ctx):
+        k = ctx.input().buf.width // self.rows
+        ctx.call("step.row_mean_backward", ctx.d_output(), ctx.d_input(0, (k,)))
+
+
+def trace_function(fn, tensors, what):
+    """(placeholders, inner nodes, output tensor) of ``fn`` applied to placeholders shaped like ``tensors``."""
+    from ..models.functional import _walk
+    from .input_layer import Input, InputLayer
+
+    placeholders = [Input(batch_shape=t.shape, dtype=t.dtype) for t in tensors]
+    result = fn(*placeholders)
+    if not isinstance(result, KerasTensor):
+        raise ValueError(f"{what}: {getattr(fn, '__name__', fn)!r} must compute its result from y_true and y_pred "
+                         f"with keras.ops (got {type(result).__name__}); NumPy code cannot be compiled into the "
+                         f"training step")
+    nodes, _ = _walk([result])
+    allowed = {id(p) for p in placeholders}
+    inner = []
+    for node in nodes:
+        if isinstance(node.layer, InputLayer):
+            if id(node.outputs[0]) not in allowed:
+                raise ValueError(f"{what}: the function uses a tensor that is neither y_true nor y_pred")
+            continue
+        inner.append(node)
+    return placeholders, inner, result
