@@ -85,9 +85,11 @@ class StatefulMetric(Metric):
         y_pred = np.ascontiguousarray(_as_float(y_pred, "y_pred"), dtype=self._float_dtype())
         y_true = np.ascontiguousarray(_as_float(y_true, "y_true"), dtype=y_pred.dtype)
         if y_pred.ndim == 1:
-            y_pred = y_pred.reshape(-1, 1)
+            # One value per sample (Keras pairs each with its own weight), except that top_k ranks along the
+            # last axis: there a vector is one row, as Keras sees it.
+            y_pred = y_pred.reshape(1, -1) if self._rank1_is_row() else y_pred.reshape(-1, 1)
             if not sparse and y_true.ndim == 1:
-                y_true = y_true.reshape(-1, 1)
+                y_true = y_true.reshape(y_pred.shape)
         yt, yp, shape = align_ranks(y_true, y_pred, sparse)
         if sample_weight is None:
             weights = np.ones(yp.shape[0], yp.dtype)
@@ -95,9 +97,14 @@ class StatefulMetric(Metric):
             weights = _sample_weights(sample_weight, shape, yp.dtype)
         return np.ascontiguousarray(yt), np.ascontiguousarray(yp), weights, (None,) + y_pred.shape[1:]
 
+    def _rank1_is_row(self):
+        return getattr(self, "_top_k", None) is not None
+
     def update_state(self, y_true, y_pred, sample_weight=None):
         probe = np.shape(y_pred)
-        shape = (None,) + (tuple(probe[1:]) if len(probe) > 1 else (1,))
+        if len(probe) == 1:
+            probe = (1,) + probe if self._rank1_is_row() else probe + (1,)
+        shape = (None,) + tuple(probe[1:])
         name, args, sparse = self.update_kernel(shape)
         yt, yp, weights, shape = self._prepare(y_true, y_pred, sample_weight, sparse)
         self._build(shape)
