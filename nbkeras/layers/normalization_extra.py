@@ -7,6 +7,7 @@ shifted by beta (weights of the normalized axes' shape, in that order). UnitNorm
 """
 
 import math
+import warnings
 
 from .. import constraints, initializers, regularizers
 from .base import Layer
@@ -74,6 +75,9 @@ class LayerNormalization(Layer):
         self.center = bool(center)
         self.scale = bool(scale)
         self.rms_scaling = bool(rms_scaling)
+        if self.rms_scaling:
+            warnings.warn("LayerNormalization: `rms_scaling=True` is deprecated in Keras 3: it scales the input by "
+                          "its inverse standard deviation (not by the root mean square) and does not centre it")
         self.beta_initializer = initializers.get(beta_initializer)
         self.gamma_initializer = initializers.get(gamma_initializer)
         self.beta_regularizer = regularizers.get(beta_regularizer)
