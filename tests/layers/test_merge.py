@@ -114,3 +114,30 @@ def test_errors():
         L.Dot(axes=1)([keras.Input((2, 2, 2)), keras.Input((2, 2, 2))])
     with pytest.raises(ValueError, match="a list of 2 inputs"):
         L.Dot(axes=1)([a, a, a])
+
+
+@pytest.mark.parametrize("cls,kwargs", [(L.Dot, {"axes": 1, "normalize": True}), (L.Multiply, {}),
+                                        (L.Maximum, {}), (L.Subtract, {})])
+def test_only_one_input_needs_a_gradient(cls, kwargs):
+    """a comes straight from an Input (no gradient wanted), b from a Dense: only b's gradient is computed, in both
+    interpreters alike, and the Dense kernel's gradient matches central differences of the loss."""
+    from support.layer_test import floatx
+    from support.gradcheck import numerical_gradient
+
+    with floatx("float64"):
+        rng = np.random.default_rng(5)
+        x = [rng.normal(size=(4, 3)), rng.normal(size=(4, 2))]
+        y = rng.normal(size=(4, 1 if cls is L.Dot else 3))
+        grads = []
+        for eager in (False, True):
+            keras.utils.set_random_seed(0)
+            a, b = keras.Input((3,)), keras.Input((2,))
+            model = keras.Model([a, b], cls(**kwargs)([a, L.Dense(3)(b)]))
+            model.compile(optimizer=keras.optimizers.SGD(0.0), loss="mse", run_eagerly=eager)
+            model.train_on_batch(x, y)
+            grads.append([v.grad.copy() for v in model.trainable_weights])
+        for g0, g1 in zip(*grads):
+            np.testing.assert_array_equal(g0, g1)
+        kernel = model.trainable_weights[0]
+        numeric = numerical_gradient(lambda: float(model.evaluate(x, y, verbose=0)), kernel.value)
+        np.testing.assert_allclose(grads[0][0], numeric, rtol=1e-5, atol=1e-7)
