@@ -334,3 +334,17 @@ def serialize(metric):
 
 def deserialize(config):
     return get(config)
+
+
+# Keras 3's stateful metrics (confusion counts, AUC, F-beta, IoU, R2, Sum) live in metrics_stateful.py; imported
+# here, at the end, because they build on Metric above.
+from .metrics_stateful import (AUC, F1Score, FalseNegatives, FalsePositives, FBetaScore, BinaryIoU,  # noqa: E402
+                               IoU, MeanIoU, Precision, PrecisionAtRecall, R2Score, Recall, RecallAtPrecision,
+                               SensitivityAtSpecificity, SpecificityAtSensitivity, StatefulMetric, Sum,
+                               TrueNegatives, TruePositives)
+
+for _cls in (AUC, F1Score, FalseNegatives, FalsePositives, FBetaScore, BinaryIoU, IoU, MeanIoU, Precision,
+             PrecisionAtRecall, R2Score, Recall, RecallAtPrecision, SensitivityAtSpecificity,
+             SpecificityAtSensitivity, Sum, TrueNegatives, TruePositives):
+    _CLASSES[_cls.__name__] = _cls  # get("AUC"), configs by class name
+    _NAMES.setdefault(to_snake_case(_cls.__name__), _cls)  # get("auc"), get("f1_score"), as Keras's get does
