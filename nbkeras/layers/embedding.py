@@ -88,7 +88,7 @@ class Embedding(Layer):
         else:
             bad = (a < 0) | (a >= self.input_dim)
         if np.any(bad):
-            value = a[bad].flat[0]
+            value = a[bad].flat[0].item()
             kind = "not an integer" if a.dtype.kind == "f" and np.floor(value) != value else "out of range"
             raise ValueError(f"Embedding {self.name!r}: input {index} holds the index {value!r}, {kind}: indices "
                              f"must be integers in [0, input_dim={self.input_dim})")

@@ -84,7 +84,8 @@ class RNNLayer(Layer):
         self.activation = activations.get(activation)
         self.recurrent_activation = activations.get(recurrent_activation) if recurrent_activation else None
         for what, spec in (("activation", self.activation), ("recurrent_activation", self.recurrent_activation)):
-            if spec is not None and (spec.name not in ACTIVATIONS or spec.kind == "axis" or spec.params):
+            if spec is not None and (spec.name not in ACTIVATIONS or spec.kind == "axis"
+                                     or spec.params != activations.get(spec.name).params):
                 raise ValueError(f"{owner}: `{what}`={spec.name!r} is not supported by nbkeras's recurrent "
                                  f"kernels; use one of {list(ACTIVATIONS)}")
         self.use_bias = bool(use_bias)
