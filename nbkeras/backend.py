@@ -11,9 +11,10 @@ import importlib
 import numpy as np
 
 _DEVICE = "cpu"
+#: Every kernel family of a kernel set (modules of ``nbkeras.kernels.<device>``).
 _KERNEL_MODULES = ("gemm", "dense", "activations", "losses", "optimizers", "metrics", "data", "tensor_ops",
                    "views", "step", "conv", "pooling", "normalization", "shape_ops", "penalties", "embedding",
-                   "recurrent")
+                   "recurrent", "elementwise", "reduce", "linalg", "norm_ops", "merge_ops", "noise", "confusion")
 
 _FLOATX = "float32"
 _EPSILON = 1e-7

@@ -6,7 +6,6 @@ Called with a KerasTensor among its arguments, it records a node of the model's 
 kernels they run and their gradient rules: ``table.py``.
 """
 
-from .. import backend as _backend
 from . import nn
 from .elementwise import (BINARY, UNARY, arange, broadcast_to, cast, clip, convert_to_numpy, convert_to_tensor, eye,
                           full, full_like, linspace, ndim, ones, ones_like, round, shape, square_difference,
@@ -25,7 +24,3 @@ globals().update(UNARY)
 globals().update(BINARY)
 globals().update(REDUCE)
 
-# The eager interpreter finds kernel families through the backend's list; these three are this package's.
-# TODO(lead): list "elementwise", "reduce", "linalg" in backend._KERNEL_MODULES and drop this.
-if "elementwise" not in _backend._KERNEL_MODULES:
-    _backend._KERNEL_MODULES = tuple(_backend._KERNEL_MODULES) + ("elementwise", "reduce", "linalg")

@@ -6,11 +6,8 @@ import numpy as np
 import pytest
 
 import nbkeras as keras
-from nbkeras import backend
 from support.layer_test import run_layer_test
 
-# See tests/layers/test_normalization_extra.py: until backend.py lists these kernel families.
-backend._KERNEL_MODULES = tuple(dict.fromkeys(backend._KERNEL_MODULES + ("norm_ops", "merge_ops", "noise")))
 
 L = keras.layers
 LAYERS = [(L.GaussianNoise, {"stddev": 0.4}), (L.GaussianDropout, {"rate": 0.3}), (L.AlphaDropout, {"rate": 0.2})]

@@ -5,12 +5,8 @@ import numpy as np
 import pytest
 
 import nbkeras as keras
-from nbkeras import backend
 from support.layer_test import check_description, run_layer_test
 
-# The eager interpreter finds kernel families in backend._KERNEL_MODULES; until nbkeras/backend.py lists the
-# families of these layers, add them (asked of backend.py's owner).
-backend._KERNEL_MODULES = tuple(dict.fromkeys(backend._KERNEL_MODULES + ("norm_ops", "merge_ops", "noise")))
 
 L = keras.layers
 

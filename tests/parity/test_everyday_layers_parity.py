@@ -20,7 +20,6 @@ if real.backend.backend() != "jax":
     pytest.skip("parity checks use Keras's JAX backend", allow_module_level=True)
 
 # Until nbkeras/backend.py lists these kernel families (the eager interpreter looks them up there).
-backend._KERNEL_MODULES = tuple(dict.fromkeys(backend._KERNEL_MODULES + ("norm_ops", "merge_ops", "noise")))
 
 SINGLE = [
     ("LayerNormalization", {}, (4, 5)),
