@@ -56,8 +56,36 @@ zero-extended) to OH/OW at the end. Its backward reuses the convolution's pieces
 dkernel the convolution's kernel gradient with the roles of input and output swapped.
 """
 
+import os
+
+import numba
+from numba import prange
+
+from .. import policy
 from ..policy import kernel
 from .gemm import gemm
+
+#: Most parts a batch is cut into for numba's threads (dealt out to them in contiguous runs).
+PARTS = 8
+#: Multiply-adds of a whole call below which it runs on the calling thread (a parallel region costs 10-50 us).
+PARALLEL_MIN_WORK = 1 << 21
+#: Patch-matrix values per product (images per GEMM are cut to fit, at least one image): the copy writes them
+#: and the product reads them back at once, so they should still be in the 512 KB L2 cache.
+CHUNK_VALUES = 1 << 16
+
+
+def _passive_threads():
+    """Make numba's (libgomp's) idle threads sleep instead of spinning, when nobody chose otherwise and they have
+    not started yet (the setting is read once, when they start): spinning pools collapse under load."""
+    if policy.DISABLE_JIT:
+        return
+    try:
+        numba.threading_layer()
+    except ValueError:  # numba's threads are not running yet
+        os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+
+_passive_threads()
 
 # ---------------------------------------------------------------------------------------- sizes and checks
 
@@ -219,77 +247,173 @@ def _col2im(c2, dx, n0, m, c0, cg, kh, kw, oh, ow, sh, sw, pt, pl, dh, dw):
 
 
 @kernel
-def _forward_gemm(x, kernel, out, cols, sh, sw, pt, pl, dh, dw, groups, beta):
-    """out[chunk] = cols @ kernel2d per chunk of images and group (+ beta * out: the bias put there first)."""
-    n = x.shape[0]
-    kh, kw, cg, f = kernel.shape
-    oh, ow = out.shape[1], out.shape[2]
-    rows, kdim, fg = oh * ow, kh * kw * cg, f // groups
+def _chunk(per, cap):
+    """Images per product for a part whose slice of ``cols`` holds ``cap`` values: as many as fit, but no more
+    than CHUNK_VALUES' worth, so the patch matrix a copy has just written is still in cache for the product."""
+    return max(1, min(cap, max(CHUNK_VALUES, per)) // per)
+
+
+@kernel
+def _parts(n, per, extra, cols_size, work):
+    """Parts a batch of n images is cut into for numba's threads: 1 (run on the calling thread) when the work
+    (multiply-adds) is below PARALLEL_MIN_WORK or ``cols`` cannot give each part one image's patches (``per``
+    values) plus ``extra`` values of its own."""
+    if work < PARALLEL_MIN_WORK or n < 2:
+        return 1
+    return max(1, min(PARTS, n, cols_size // (per + extra)))
+
+
+@kernel
+def _cut(total, t, parts):
+    """Start of part t of ``parts`` near-equal parts of range(total)."""
+    return (total * t) // parts
+
+
+@kernel
+def _forward_range(x, k2, bias, o2, cols, i0, i1, kh, kw, cg, oh, ow, sh, sw, pt, pl, dh, dw, groups):
+    """Images i0 .. i1 - 1: per chunk, the bias (or zeros) into out, then out[chunk] += cols @ kernel2d per group."""
+    rows, kdim = oh * ow, kh * kw * cg
+    f = k2.shape[1]
+    fg = f // groups
     per = rows * kdim
-    nb = max(1, min(n, cols.size // per))  # images per chunk (n may be 0)
-    k2 = kernel.reshape(kdim, f)
-    o2 = out.reshape(n * rows, f)
-    for n0 in range(0, n, nb):
-        m = min(nb, n - n0)
+    nb = _chunk(per, cols.size)
+    for n0 in range(i0, i1, nb):
+        m = min(nb, i1 - n0)
         c2 = cols[:m * per].reshape(m * rows, kdim)
+        ob = o2[n0 * rows:(n0 + m) * rows]
+        if bias.size != 0:
+            _start(ob, bias)
         for g in range(groups):
             _im2col(x, c2, n0, m, g * cg, cg, kh, kw, oh, ow, sh, sw, pt, pl, dh, dw)
-            gemm(False, False, 1.0, c2, k2[:, g * fg:(g + 1) * fg], beta,
-                 o2[n0 * rows:(n0 + m) * rows, g * fg:(g + 1) * fg])
+            gemm(False, False, 1.0, c2, k2[:, g * fg:(g + 1) * fg], 1.0 if bias.size != 0 else 0.0,
+                 ob[:, g * fg:(g + 1) * fg])
+
+
+@kernel(parallel=True)
+def _forward_parts(x, k2, bias, o2, cols, parts, kh, kw, cg, oh, ow, sh, sw, pt, pl, dh, dw, groups):
+    n = x.shape[0]
+    cap = cols.size // parts
+    for t in prange(parts):
+        _forward_range(x, k2, bias, o2, cols[t * cap:(t + 1) * cap], _cut(n, t, parts), _cut(n, t + 1, parts),
+                       kh, kw, cg, oh, ow, sh, sw, pt, pl, dh, dw, groups)
 
 
 @kernel
 def _convolve(x, kernel, bias, out, cols, sh, sw, pt, pl, dh, dw, groups):
-    """out = conv(x, kernel) + bias on checked arguments: the bias first, then the products accumulate onto it."""
-    if bias.size != 0:
-        _start(out, bias)
-        _forward_gemm(x, kernel, out, cols, sh, sw, pt, pl, dh, dw, groups, 1.0)
+    """out = conv(x, kernel) + bias on checked arguments, over parts of the batch (see _parts)."""
+    n = x.shape[0]
+    kh, kw, cg, f = kernel.shape
+    oh, ow = out.shape[1], out.shape[2]
+    per = oh * ow * kh * kw * cg
+    k2 = kernel.reshape(kh * kw * cg, f)
+    o2 = out.reshape(n * oh * ow, f)
+    parts = _parts(n, per, 0, cols.size, n * per * (f // groups))
+    if parts > 1:
+        _forward_parts(x, k2, bias, o2, cols, parts, kh, kw, cg, oh, ow, sh, sw, pt, pl, dh, dw, groups)
     else:
-        _forward_gemm(x, kernel, out, cols, sh, sw, pt, pl, dh, dw, groups, 0.0)
+        _forward_range(x, k2, bias, o2, cols, 0, n, kh, kw, cg, oh, ow, sh, sw, pt, pl, dh, dw, groups)
+
+
+@kernel
+def _kernel_grad_range(x, d2, k2, cols, i0, i1, beta, kh, kw, cg, oh, ow, sh, sw, pt, pl, dh, dw, groups):
+    """k2[:, group] = beta * k2[:, group] + sum over images i0 .. i1 - 1 of cols^T @ dy[chunk, group]."""
+    rows, kdim = oh * ow, kh * kw * cg
+    fg = k2.shape[1] // groups
+    per = rows * kdim
+    nb = _chunk(per, cols.size)
+    if i1 <= i0 and beta == 0.0:
+        k2[:, :] = k2.dtype.type(0.0)
+    for n0 in range(i0, i1, nb):
+        m = min(nb, i1 - n0)
+        c2 = cols[:m * per].reshape(m * rows, kdim)
+        b = beta if n0 == i0 else 1.0
+        for g in range(groups):
+            _im2col(x, c2, n0, m, g * cg, cg, kh, kw, oh, ow, sh, sw, pt, pl, dh, dw)
+            gemm(True, False, 1.0, c2, d2[n0 * rows:(n0 + m) * rows, g * fg:(g + 1) * fg], b,
+                 k2[:, g * fg:(g + 1) * fg])
+
+
+@kernel(parallel=True)
+def _kernel_grad_parts(x, d2, k2, cols, parts, accumulate, kh, kw, cg, oh, ow, sh, sw, pt, pl, dh, dw, groups):
+    """Part t sums its images' products into partial t (the front of ``cols``), then the partials are added:
+    part 0's straight into dkernel when not accumulating."""
+    n = x.shape[0]
+    size = k2.size
+    cap = (cols.size - parts * size) // parts
+    for t in prange(parts):
+        partial = cols[t * size:(t + 1) * size].reshape(k2.shape)
+        start = parts * size + t * cap
+        _kernel_grad_range(x, d2, partial, cols[start:start + cap], _cut(n, t, parts), _cut(n, t + 1, parts), 0.0,
+                           kh, kw, cg, oh, ow, sh, sw, pt, pl, dh, dw, groups)
+    kf = k2.reshape(-1)
+    if not accumulate:
+        kf[:] = cols[:size]
+    else:
+        for e in range(size):
+            kf[e] += cols[e]
+    for t in range(1, parts):
+        pf = cols[t * size:(t + 1) * size]
+        for e in range(size):
+            kf[e] += pf[e]
 
 
 @kernel
 def _kernel_grad(x, dy, dkernel, cols, sh, sw, pt, pl, dh, dw, groups, accumulate):
-    """dkernel2d[:, group] (+)= cols^T @ dy[chunk, group], summed over chunks."""
+    """dkernel2d[:, group] (+)= sum over chunks of cols^T @ dy[chunk, group], over parts of the batch."""
     n = x.shape[0]
     kh, kw, cg, f = dkernel.shape
     oh, ow = dy.shape[1], dy.shape[2]
-    rows, kdim, fg = oh * ow, kh * kw * cg, f // groups
-    per = rows * kdim
-    nb = max(1, min(n, cols.size // per))  # images per chunk (n may be 0)
-    k2 = dkernel.reshape(kdim, f)
-    d2 = dy.reshape(n * rows, f)
-    if n == 0 and not accumulate:
-        k2[:, :] = dkernel.dtype.type(0.0)
-    for n0 in range(0, n, nb):
-        m = min(nb, n - n0)
-        c2 = cols[:m * per].reshape(m * rows, kdim)
-        beta = 1.0 if accumulate or n0 > 0 else 0.0
-        for g in range(groups):
-            _im2col(x, c2, n0, m, g * cg, cg, kh, kw, oh, ow, sh, sw, pt, pl, dh, dw)
-            gemm(True, False, 1.0, c2, d2[n0 * rows:(n0 + m) * rows, g * fg:(g + 1) * fg], beta,
-                 k2[:, g * fg:(g + 1) * fg])
+    per = oh * ow * kh * kw * cg
+    k2 = dkernel.reshape(kh * kw * cg, f)
+    d2 = dy.reshape(n * oh * ow, f)
+    parts = _parts(n, per, k2.size, cols.size, n * per * (f // groups))
+    if parts > 1:
+        _kernel_grad_parts(x, d2, k2, cols, parts, accumulate, kh, kw, cg, oh, ow, sh, sw, pt, pl, dh, dw, groups)
+    else:
+        _kernel_grad_range(x, d2, k2, cols, 0, n, 1.0 if accumulate else 0.0, kh, kw, cg, oh, ow, sh, sw, pt, pl,
+                           dh, dw, groups)
 
 
 @kernel
-def _input_grad(dy, kernel, dx, cols, sh, sw, pt, pl, dh, dw, groups):
-    """dx = col2im(dy[chunk, group] @ kernel2d[:, group]^T) per chunk and group; dx overwritten."""
-    n = dx.shape[0]
-    kh, kw, cg, f = kernel.shape
-    oh, ow = dy.shape[1], dy.shape[2]
-    rows, kdim, fg = oh * ow, kh * kw * cg, f // groups
+def _input_grad_range(d2, k2, dx, cols, i0, i1, kh, kw, cg, oh, ow, sh, sw, pt, pl, dh, dw, groups):
+    """dx[i0 .. i1 - 1] = col2im(dy[chunk, group] @ kernel2d[:, group]^T) per chunk and group (overwritten)."""
+    rows, kdim = oh * ow, kh * kw * cg
+    fg = k2.shape[1] // groups
     per = rows * kdim
-    nb = max(1, min(n, cols.size // per))  # images per chunk (n may be 0)
-    k2 = kernel.reshape(kdim, f)
-    d2 = dy.reshape(n * rows, f)
-    dx[...] = dx.dtype.type(0.0)
-    for n0 in range(0, n, nb):
-        m = min(nb, n - n0)
+    nb = _chunk(per, cols.size)
+    dx[i0:i1] = dx.dtype.type(0.0)
+    for n0 in range(i0, i1, nb):
+        m = min(nb, i1 - n0)
         c2 = cols[:m * per].reshape(m * rows, kdim)
         for g in range(groups):
             gemm(False, True, 1.0, d2[n0 * rows:(n0 + m) * rows, g * fg:(g + 1) * fg], k2[:, g * fg:(g + 1) * fg],
                  0.0, c2)
             _col2im(c2, dx, n0, m, g * cg, cg, kh, kw, oh, ow, sh, sw, pt, pl, dh, dw)
+
+
+@kernel(parallel=True)
+def _input_grad_parts(d2, k2, dx, cols, parts, kh, kw, cg, oh, ow, sh, sw, pt, pl, dh, dw, groups):
+    n = dx.shape[0]
+    cap = cols.size // parts
+    for t in prange(parts):
+        _input_grad_range(d2, k2, dx, cols[t * cap:(t + 1) * cap], _cut(n, t, parts), _cut(n, t + 1, parts),
+                          kh, kw, cg, oh, ow, sh, sw, pt, pl, dh, dw, groups)
+
+
+@kernel
+def _input_grad(dy, kernel, dx, cols, sh, sw, pt, pl, dh, dw, groups):
+    """dx = col2im(dy[chunk, group] @ kernel2d[:, group]^T) per chunk and group, over parts of the batch."""
+    n = dx.shape[0]
+    kh, kw, cg, f = kernel.shape
+    oh, ow = dy.shape[1], dy.shape[2]
+    per = oh * ow * kh * kw * cg
+    k2 = kernel.reshape(kh * kw * cg, f)
+    d2 = dy.reshape(n * oh * ow, f)
+    parts = _parts(n, per, 0, cols.size, n * per * (f // groups))
+    if parts > 1:
+        _input_grad_parts(d2, k2, dx, cols, parts, kh, kw, cg, oh, ow, sh, sw, pt, pl, dh, dw, groups)
+    else:
+        _input_grad_range(d2, k2, dx, cols, 0, n, kh, kw, cg, oh, ow, sh, sw, pt, pl, dh, dw, groups)
 
 
 # ------------------------------------------------------------------------------------------- convolution

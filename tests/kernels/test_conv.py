@@ -233,8 +233,8 @@ def test_empty_batch(rng):
 
 @pytest.mark.parametrize("pad", [0, 1])
 def test_workload_channel_counts(pad, rng):
-    """1 and 32 input channels as in the CNN workload, 'valid' and 'same': with 32 channels a kernel row's patch
-    run is long enough for _im2col's slice copy, and with padding the edge positions take the tap-by-tap copy."""
+    """1 and 32 input channels as in the CNN workload, 'valid' and 'same': one channel takes _im2col's strided
+    copy, 32 its row copies, and with padding the edge positions are zero-filled."""
     for (h, c, f) in ((9, 1, 8), (6, 32, 16)):
         geo = dict(sh=1, sw=1, pt=pad, pl=pad, dh=1, dw=1, groups=1, oh=h - 2 + 2 * pad, ow=h - 2 + 2 * pad)
         x, kernel, bias = rng.standard_normal((2, h, h, c)), rng.standard_normal((3, 3, c, f)), rng.standard_normal(f)
@@ -499,3 +499,57 @@ def test_transpose_bad_arguments_raise(rng):
                                       1, 1, 0, 0, 1, 1)
     with pytest.raises(ValueError, match="cols is shorter"):
         conv.conv2d_transpose_forward(x, kernel, np.empty(0), np.zeros((2, 5, 5, 4)), cols[:10], 1, 1, 0, 0, 1, 1)
+
+
+# ------------------------------------------------------------------------ batches split among threads
+
+
+def ref_conv_np(x, kernel, bias, dy, geo):
+    """(out, dx, dkernel, dbias) with NumPy products per tap and group: fast enough for batches large enough that
+    the kernels split them among numba's threads, where the explicit loops above would take minutes."""
+    n, h, w, c = x.shape
+    kh, kw, cg, f = kernel.shape
+    groups, oh, ow = geo["groups"], geo["oh"], geo["ow"]
+    fg = f // groups
+    sh, sw, pt, pl, dh, dw = args(geo, groups=False)
+    hp, wp = max(h + pt, (oh - 1) * sh + (kh - 1) * dh + 1), max(w + pl, (ow - 1) * sw + (kw - 1) * dw + 1)
+    xpad = np.zeros((n, hp, wp, c))
+    xpad[:, pt:pt + h, pl:pl + w] = x
+    dxpad = np.zeros_like(xpad)
+    out = np.zeros((n, oh, ow, f)) + (bias if bias.size else 0.0)
+    dkernel = np.zeros_like(kernel)
+    for p in range(kh):
+        for q in range(kw):
+            rows = slice(p * dh, p * dh + (oh - 1) * sh + 1, sh)
+            cols = slice(q * dw, q * dw + (ow - 1) * sw + 1, sw)
+            for g in range(groups):
+                cs, fs = slice(g * cg, (g + 1) * cg), slice(g * fg, (g + 1) * fg)
+                xs = xpad[:, rows, cols, cs]
+                out[..., fs] += xs @ kernel[p, q, :, fs]
+                dkernel[p, q, :, fs] = np.einsum("nijc,nijf->cf", xs, dy[..., fs])
+                dxpad[:, rows, cols, cs] += dy[..., fs] @ kernel[p, q, :, fs].T
+    return out, dxpad[:, pt:pt + h, pl:pl + w], dkernel, dy.sum(axis=(0, 1, 2))
+
+
+@pytest.mark.parametrize("groups, pad, c, f", [(1, 0, 8, 16), (2, 1, 8, 32)])
+def test_batches_split_among_threads_match_references(groups, pad, c, f, rng):
+    """Work above PARALLEL_MIN_WORK and a ``cols`` with room for several parts take the threaded path (parts of
+    the batch per thread, a partial kernel gradient per part, summed after): same results as NumPy, accumulate
+    included."""
+    n, h = 16, 20
+    oh = h - 2 + 2 * pad
+    geo = dict(sh=1, sw=1, pt=pad, pl=pad, dh=1, dw=1, groups=groups, oh=oh, ow=oh)
+    x, kernel, bias = rng.standard_normal((n, h, h, c)), rng.standard_normal((3, 3, c // groups, f)), \
+        rng.standard_normal(f)
+    dy = rng.standard_normal((n, oh, oh, f))
+    per = conv.conv2d_scratch_min(oh, oh, 3, 3, c, groups)
+    assert conv._parts(n, per, 9 * (c // groups) * f, per * n, n * per * (f // groups)) > 1
+    out_ref, dx_ref, dk_ref, db_ref = ref_conv_np(x, kernel, bias, dy, geo)
+    np.testing.assert_allclose(forward(x, kernel, bias, geo), out_ref, rtol=1e-10, atol=1e-10)
+    dx, dk, db = backward(x, kernel, bias, dy, geo)
+    for got, want in ((dx, dx_ref), (dk, dk_ref), (db, db_ref)):
+        np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-9)
+    dk2, db2 = np.ones_like(kernel), np.ones_like(bias)
+    conv.conv2d_backward(x, kernel, dy, EMPTY4, dk2, db2, cols_for(x, kernel, geo), *args(geo), True)
+    np.testing.assert_allclose(dk2, dk_ref + 1.0, rtol=1e-10, atol=1e-9)
+    np.testing.assert_allclose(db2, db_ref + 1.0, rtol=1e-10, atol=1e-9)
