@@ -136,10 +136,15 @@ class TorchRunner:
             self.opt.step()
 
 
-RUNNERS = {"nbkeras": NbkerasRunner, "torch": TorchRunner, "keras": KerasRunner}
+RUNNERS = {"nbkeras": NbkerasRunner, "torch": TorchRunner, "keras": KerasRunner,
+           # an earlier nbkeras, from the source tree in $NBKERAS_BASELINE (a checkout whose nbkeras/kernels links to
+           # its kernels/): how a change moved the numbers, measured in the same run
+           "baseline": NbkerasRunner}
 
 
 def importable(name):
+    if name == "baseline":
+        return bool(os.environ.get("NBKERAS_BASELINE"))
     module = {"nbkeras": "nbkeras", "torch": "torch", "keras": "keras"}[name]
     try:
         if name == "keras":
@@ -152,6 +157,8 @@ def importable(name):
 
 
 def worker(name, workload, conn):
+    if name == "baseline":
+        sys.path.insert(0, os.environ["NBKERAS_BASELINE"])
     spec = WORKLOADS[workload]
     x, y = make_data(spec)
     runner = RUNNERS[name](spec, x, y)
