@@ -24,10 +24,16 @@ def is_symbolic(*values):
 
 
 def as_array(x):
-    """An eager operand as a NumPy array (Variables give their values; Python numbers stay 0-d arrays)."""
+    """An eager operand as a NumPy array (Variables give their values)."""
     if isinstance(x, KerasTensor):
         raise TypeError("internal: a symbolic tensor reached an eager op")
     return np.asarray(x)
+
+
+def as_operand(x):
+    """Like ``as_array``, but Python numbers stay Python numbers, so NumPy treats them as weak: a float32 array
+    plus 2.0 stays float32, as in Keras."""
+    return x if isinstance(x, (int, float, bool)) else as_array(x)
 
 
 def _float_input(x):
@@ -79,7 +85,7 @@ def round(x, decimals=0):  # noqa: A001 - Keras's name
 def binary(name, x1, x2):
     entry = table_op(name)
     if not is_symbolic(x1, x2):
-        return entry.numpy(as_array(x1), as_array(x2))
+        return entry.numpy(as_operand(x1), as_operand(x2))
     dtype = "bool" if name in _BOOL_RESULT else None
     differentiable = entry.grad != NO_GRADIENT
     if _is_number(x2) and isinstance(x1, KerasTensor):
@@ -118,14 +124,14 @@ def where(condition, x1=None, x2=None):
     if x1 is None or x2 is None:
         raise ValueError("ops.where: pass both x1 and x2, or neither")
     if not is_symbolic(condition, x1, x2):
-        return np.where(as_array(condition), as_array(x1), as_array(x2))
+        return np.where(as_operand(condition), as_operand(x1), as_operand(x2))
     return L.record(L.WhereOp(condition, x1, x2))
 
 
 def clip(x, x_min, x_max):
     """Keras's ops.clip: min(max(x, x_min), x_max)."""
     if not is_symbolic(x, x_min, x_max):
-        return np.clip(as_array(x), as_array(x_min), as_array(x_max))
+        return np.clip(as_array(x), as_operand(x_min), as_operand(x_max))
     if isinstance(x, KerasTensor) and _is_number(x_min) and _is_number(x_max):
         return L.record(L.ClipOp(x, float(x_min), float(x_max)))
     return minimum(maximum(x, x_min), x_max)

@@ -145,8 +145,8 @@ def getitem(x, key):
     real = sum(1 for k in key if k is not None and k is not Ellipsis)
     if real > rank:
         raise IndexError(f"too many indices for a tensor of shape {x.shape}")
-    if Ellipsis in key:
-        at = key.index(Ellipsis)
+    at = next((i for i, k in enumerate(key) if k is Ellipsis), None)  # `in` would compare arrays elementwise
+    if at is not None:
         key = key[:at] + (slice(None),) * (rank - real) + key[at + 1:]
     else:
         key = key + (slice(None),) * (rank - real)
