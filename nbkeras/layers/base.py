@@ -353,7 +353,7 @@ class Layer:
         trainable = kwargs.get("trainable")
         trainable = True if trainable is None else bool(trainable)
         init = initializers.get(initializer)
-        value = np.ascontiguousarray(init(shape, dtype=dtype), dtype=dtype)
+        value = np.array(init(shape, dtype=dtype), dtype=dtype, order="C")  # 0-d stays 0-d (Keras's scalars)
         var = Variable(value, name, trainable=trainable, path=f"{self.name}/{name}")
         self._weights.append(var)
         regularizer = regularizers.get(kwargs.get("regularizer"))

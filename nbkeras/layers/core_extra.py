@@ -58,17 +58,23 @@ class ActivityRegularization(Layer):
         return config
 
 
-class LambdaNeedsOpsError(TypeError, ValueError):
-    """Lambda layers wrap Python functions of tensors; running them needs keras.ops (both error types, so Keras 2
-    and Keras 3 style handlers catch it)."""
-
-
 class Lambda(Layer):
-    """Not available yet: a Lambda layer's function computes with ``keras.ops`` on tensors, which nbkeras does not
-    have; constructing one raises ``LambdaNeedsOpsError`` (a TypeError and a ValueError)."""
+    """``Lambda(function, output_shape=None, mask=None, arguments=None)``: a layer whose computation is a Python
+    function of tensors written with ``keras.ops`` (or other layers). Like any custom layer, the function is
+    traced once into graph nodes, so it runs compiled, with gradients."""
 
     def __init__(self, function, output_shape=None, mask=None, arguments=None, **kwargs):
-        raise LambdaNeedsOpsError(
-            "Lambda layers need keras.ops, which nbkeras does not have yet: the function of a Lambda layer cannot "
-            "run in nbkeras's compiled step. Build the computation from nbkeras's built-in layers instead "
-            "(Activation, Rescaling, Multiply, Add, Reshape, ...).")
+        super().__init__(**kwargs)
+        if not callable(function):
+            raise TypeError(f"Lambda: `function` must be callable, got {function!r}")
+        self.function = function
+        self.output_shape_arg = output_shape
+        self.mask = mask
+        self.arguments = dict(arguments or {})
+
+    def call(self, inputs, mask=None, training=None):
+        return self.function(inputs, **self.arguments)
+
+    def get_config(self):
+        raise ValueError(f"Lambda layer {self.name!r}: its function is Python code, which nbkeras does not "
+                         f"serialize (Keras refuses it too in safe mode); rebuild the layer in code")

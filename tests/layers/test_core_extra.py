@@ -1,4 +1,4 @@
-"""RepeatVector, ActivityRegularization and Lambda's error: the shared layer test, NumPy references, Keras's
+"""RepeatVector, ActivityRegularization and Lambda: the shared layer test, NumPy references, Keras's
 activity penalty in the loss, configs and errors."""
 
 import numpy as np
@@ -57,7 +57,17 @@ def test_activity_regularization_config():
         L.ActivityRegularization(l1=-1.0)
 
 
-def test_lambda_explains_that_it_needs_keras_ops():
-    for error in (TypeError, ValueError):
-        with pytest.raises(error, match="Lambda layers need keras.ops, which nbkeras does not have yet"):
-            L.Lambda(lambda x: x * 2)
+def test_lambda_layer_traces_its_function_with_ops():
+    from nbkeras import ops
+    from support.layer_test import check_description
+
+    check_description(lambda: L.Lambda(lambda x: ops.tanh(x) * 2.0 + x), [(3, 4)])
+    layer = L.Lambda(lambda x, k: x * k, arguments={"k": 3.0})
+    np.testing.assert_allclose(layer(np.ones((2, 2), "float32")), 3.0)
+    inp = keras.Input((4,))
+    model = keras.Model(inp, keras.layers.Dense(1)(L.Lambda(lambda t: ops.square(t))(inp)))
+    model.compile(optimizer="sgd", loss="mse")
+    x = np.random.default_rng(0).normal(size=(8, 4)).astype("float32")
+    assert np.isfinite(model.train_on_batch(x, x[:, :1]))
+    with pytest.raises(ValueError, match="Python code"):
+        L.Lambda(lambda t: t).get_config()
