@@ -535,6 +535,8 @@ class Layer:
 
     #: True when the layer's output is its input, unchanged (Flatten, Reshape): no call, no buffer.
     aliases_input = False
+    #: True for the nodes keras.ops records (operations, not layers: not listed in ``model.layers``).
+    _is_op = False
     #: False for layers whose outputs carry no gradient (a mask computed from token ids).
     differentiable = True
 

@@ -46,6 +46,9 @@ class OpLayer(Layer):
     """Base of every op layer. Subclasses set ``self.output_shapes`` in ``__init__`` (shapes are checked there,
     before any node exists) and implement ``describe_forward`` / ``describe_backward``."""
 
+    #: An operation recorded in a graph, not a layer of the model: Keras 3 lists no ops in ``model.layers``.
+    _is_op = True
+
     n_inputs = None
 
     def __init__(self, op, operands, dtype=None):
