@@ -5,7 +5,16 @@ output) and returns the recorded subgraph. The program inlines it in the loss-an
 so a custom loss runs compiled and its gradient flows back into the model like a built-in loss's.
 """
 
+import threading
+
 from .base import KerasTensor, Layer
+
+_TRACING = threading.local()
+
+
+def in_loss_trace():
+    """True while a loss or metric function is being traced (where a final batch-wide mean/sum is allowed)."""
+    return getattr(_TRACING, "depth", 0) > 0
 
 
 class RowMean(Layer):
@@ -35,7 +44,11 @@ def trace_function(fn, tensors, what):
     from .input_layer import Input, InputLayer
 
     placeholders = [Input(batch_shape=t.shape, dtype=t.dtype) for t in tensors]
-    result = fn(*placeholders)
+    _TRACING.depth = getattr(_TRACING, "depth", 0) + 1
+    try:
+        result = fn(*placeholders)
+    finally:
+        _TRACING.depth -= 1
     if not isinstance(result, KerasTensor):
         raise ValueError(f"{what}: {getattr(fn, '__name__', fn)!r} must compute its result from y_true and y_pred "
                          f"with keras.ops (got {type(result).__name__}); NumPy code cannot be compiled into the "
@@ -49,4 +62,9 @@ def trace_function(fn, tensors, what):
                 raise ValueError(f"{what}: the function uses a tensor that is neither y_true nor y_pred")
             continue
         inner.append(node)
+        for t in node.inputs:
+            if getattr(t, "_batch_reduced", None):
+                raise ValueError(f"{what}: a mean or sum over the whole batch (ops.{t._batch_reduced} with axis=None) "
+                                 f"must be the function's last operation in nbkeras; reduce over the per-sample axes "
+                                 f"(e.g. axis=-1) and let Keras's loss reduction average over the batch")
     return placeholders, inner, result

@@ -409,6 +409,7 @@ def _traced_values(b, spec, op, pred_tensor, ybuf, fbuf, what):
     composite.subgraph = ExecutionGraph(placeholders, inner, [result])
     flat, _ = flatten(ExecutionGraph([yt, yp], [composite], [result]))
     nodes, values = list(flat.nodes), flat.outputs[0]
+    values._batch_reduced = getattr(result, "_batch_reduced", None)
     rows = op.rows_per_sample
     w = width(values) if len(values.shape) > 1 else 1
     if w != rows:
@@ -507,6 +508,8 @@ def _losses_and_metrics(b, graph, outputs, fbuf):
                 nodes, yt_t, yp_t, values = _traced_values(b, spec, op, graph.outputs[op.index], ybuf, fbuf,
                                                            f"loss {spec.name!r}")
                 op.traced = (nodes, yt_t, yp_t, values)
+                if getattr(values, "_batch_reduced", None) == "sum":  # the function summed over the batch itself
+                    op.reduction = "sum"
                 vals = View(fbuf[id(values)])
             else:
                 vals = View(b.buffer("v", op.rows_per_sample))

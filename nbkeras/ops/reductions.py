@@ -22,6 +22,9 @@ def reduce(name, x, axis=None, keepdims=False, code=None):
     entry = table_op(name)
     if not isinstance(x, KerasTensor):
         return _eager(name, as_array(x), _axis_arg(axis), keepdims)
+    batch_wide = _batch_wide(name, axis, x, keepdims)
+    if batch_wide is not None:
+        return batch_wide
     axes = S.sample_axes(name, axis, len(x.shape))
     if name in ("argmax", "argmin") and len(axes) != 1:
         raise ValueError(f"ops.{name}: axis must be a single axis, got {axis!r}")
@@ -29,6 +32,23 @@ def reduce(name, x, axis=None, keepdims=False, code=None):
     dtype = "int32" if name in ("argmax", "argmin") else ("bool" if name in ("any", "all") else None)
     return L.record(L.ReduceOp(name, x, axes, keepdims, entry.code if code is None else code,
                                differentiable=not nograd, dtype=dtype))
+
+
+def _batch_wide(name, axis, x, keepdims):
+    """A loss or metric function's final ``ops.mean(x)`` / ``ops.sum(x)`` over everything, batch included: the
+    per-sample reduction, marked so the step reduces over the batch itself (mean: Keras's default reduction; sum:
+    summed over the batch). Anywhere else a batch-axis reduction raises (see ``shapes.sample_axes``)."""
+    from ..layers.traced_function import in_loss_trace
+
+    if axis is not None or keepdims or name not in ("mean", "sum") or not in_loss_trace():
+        return None
+    out = x if len(x.shape) == 1 else reduce(name, x, axis=list(range(1, len(x.shape))))
+    if out is x:
+        from .elementwise import multiply
+
+        out = multiply(x, 1.0)  # a fresh tensor to carry the mark
+    out._batch_reduced = name
+    return out
 
 
 def _eager(name, a, axis, keepdims):

@@ -83,3 +83,28 @@ def test_custom_loss_on_arrays_and_a_numpy_loss_is_refused_with_a_clear_error():
     model.compile(optimizer="sgd", loss=numpy_loss)
     with pytest.raises((ValueError, TypeError), match="keras.ops|symbolic"):
         model.fit(x, y, epochs=1, verbose=0)
+
+
+def test_a_final_batch_wide_mean_or_sum_reduces_over_the_batch_as_keras_does():
+    def scalar_mse(y_true, y_pred):
+        return ops.mean(ops.square(y_true - y_pred))
+
+    def scalar_sse(y_true, y_pred):
+        return ops.sum(ops.square(y_true - y_pred))
+
+    mean_hist, _ = _fit(scalar_mse)
+    builtin, _ = _fit("mse")
+    np.testing.assert_allclose(mean_hist["loss"], builtin["loss"], rtol=1e-5)
+    x, y = _data()
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2)])
+    model.compile(optimizer="sgd", loss=scalar_sse)
+    w, b = model.get_weights()
+    np.testing.assert_allclose(model.evaluate(x, y, batch_size=48, verbose=0), np.sum((x @ w + b - y) ** 2),
+                               rtol=1e-5)
+
+    def not_last(y_true, y_pred):
+        return ops.sqrt(ops.mean(ops.square(y_true - y_pred)))
+
+    model.compile(optimizer="sgd", loss=not_last)
+    with pytest.raises(ValueError, match="last operation"):
+        model.fit(x, y, epochs=1, verbose=0)
