@@ -3,6 +3,25 @@
 
 
 class ModelSavingMixin:
+    def fit(self, *args, **kwargs):
+        """``Trainer.fit``, first resuming from the backup of any ``BackupAndRestore`` among the callbacks: Keras 3
+        restores in ``on_train_begin`` and its loop then reads ``model._initial_epoch``; nbkeras's loop has fixed
+        its first epoch by then, so the backup is read here, before the loop starts."""
+        import inspect
+
+        from ..callbacks.backup_and_restore import BackupAndRestore
+
+        fit = super().fit
+        bound = inspect.signature(fit).bind_partial(*args, **kwargs)
+        callbacks = bound.arguments.get("callbacks")
+        pending = list(callbacks) if isinstance(callbacks, (list, tuple)) else [callbacks]
+        for cb in pending:
+            if isinstance(cb, BackupAndRestore):
+                epoch = cb.restore(self)
+                if epoch is not None:
+                    bound.arguments["initial_epoch"] = max(epoch, bound.arguments.get("initial_epoch", 0))
+        return fit(*bound.args, **bound.kwargs)
+
     def save(self, filepath, overwrite=True, zipped=None, **kwargs):
         """Save the whole model as a ``.keras`` file (Keras 3's format, written atomically)."""
         from .saving_api import save_model
