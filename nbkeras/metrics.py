@@ -48,14 +48,44 @@ class Metric:
         self.name = name or to_snake_case(type(self).__name__)
         self.dtype = dtype or backend.floatx()
         self._state = np.zeros(2, np.float64)
+        self._metric_variables = []
+
+    def add_variable(self, shape=(), initializer="zeros", dtype=None, aggregation="sum", name=None):
+        """A state variable of a custom metric (Keras 3); ``update_state`` updates it with ``assign_add``."""
+        from . import initializers
+        from .layers.base import Variable
+
+        if isinstance(shape, str):  # Keras 2's add_weight(name, shape=...) order
+            shape, name = (), shape
+        shape = tuple(int(s) for s in (shape or ()))
+        dtype = dtype or self.dtype
+        value = np.array(initializers.get(initializer)(shape, dtype=dtype), dtype=dtype)
+        name = name or f"variable_{len(self._variables_list())}"
+        var = Variable(value, name, trainable=False, path=f"{self.name}/{name}")
+        var._initial = value.copy()
+        self._variables_list().append(var)
+        return var
+
+    def add_weight(self, name=None, shape=(), initializer="zeros", dtype=None, aggregation="sum", **kwargs):
+        return self.add_variable(shape=shape, initializer=initializer, dtype=dtype, aggregation=aggregation,
+                                 name=name)
+
+    def _variables_list(self):
+        if "_metric_variables" not in vars(self):  # a subclass that set variables before super().__init__
+            self._metric_variables = []
+        return self._metric_variables
 
     def reset_state(self):
         self._state[:] = 0.0
+        for var in self._variables_list():
+            var.assign(var._initial)
 
     reset_states = reset_state  # Keras 2 spelling
 
     @property
     def variables(self):
+        if self._variables_list():
+            return list(self._variables_list())
         return [self._state[0:1], self._state[1:2]]
 
     def result(self):

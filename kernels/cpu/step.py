@@ -139,3 +139,19 @@ def row_mean_backward(dout, dx):
         g = dout[r] / k
         for j in range(k):
             dx[r, j] = g
+
+
+@kernel
+def state_accumulate(values, state, mean, sign):
+    """state[j] += sign * (sum over rows of values[r, j]), divided by the number of rows when ``mean``: a custom
+    metric's ``var.assign_add(ops.sum(...))`` (or ops.mean) over the batch, into its span of the log state."""
+    if values.shape[1] != state.shape[0]:
+        raise ValueError("state_accumulate: values must have one column per state entry")
+    rows = values.shape[0]
+    for j in range(state.shape[0]):
+        acc = 0.0
+        for r in range(rows):
+            acc += values[r, j]
+        if mean:
+            acc = acc / rows if rows > 0 else 0.0
+        state[j] += sign * acc

@@ -56,12 +56,26 @@ class Variable:
         return self._value.copy()
 
     def assign(self, value):
+        if isinstance(value, KerasTensor):
+            return _record_state_update(self, "assign", value)
         value = np.asarray(value)
         if value.shape != self._value.shape:
             raise ValueError(
                 f"Variable {self.path!r}: cannot assign a value of shape {value.shape}; expected {self._value.shape}"
             )
         self._value[...] = value
+
+    def assign_add(self, value):
+        if isinstance(value, KerasTensor):
+            return _record_state_update(self, "add", value)
+        self._value[...] = self._value + np.asarray(value, self._value.dtype)
+        return self
+
+    def assign_sub(self, value):
+        if isinstance(value, KerasTensor):
+            return _record_state_update(self, "sub", value)
+        self._value[...] = self._value - np.asarray(value, self._value.dtype)
+        return self
 
     def bind(self, view, arena):
         """Move this variable's storage into ``view`` (a slice of a model's buffer), keeping its value."""
@@ -84,6 +98,13 @@ class Variable:
 
     def __repr__(self):
         return f"<Variable path={self.path}, shape={self.shape}, dtype={self.dtype}>"
+
+
+def _record_state_update(var, mode, tensor):
+    from .traced_function import record_state_update
+
+    record_state_update(var, mode, tensor)
+    return var
 
 
 def _variable_operator(name):
@@ -132,9 +153,17 @@ class KerasTensor:
                         f"or metric, compute with keras.ops (which nbkeras compiles) instead of NumPy")
 
     # ---------------------------------------------------------------- operators: keras.ops on this tensor
-    # (nbkeras.ops is imported at call time: it imports this module.) No __eq__: tensors stay hashable and
-    # comparable by identity in graph code; use ops.equal / ops.not_equal.
-    __array_ufunc__ = None  # NumPy defers to the reflected methods: np.float32(2) * t is ops.multiply(2, t)
+    # (nbkeras.ops is imported at call time: it imports this module.) == and != record ops.equal / not_equal as
+    # in Keras 3 (`values = y_true == y_pred` in metrics); tensors stay hashable by identity, and graph code
+    # compares them with `is` and id().
+    __array_ufunc__ = None
+    __hash__ = object.__hash__
+
+    def __eq__(self, other):
+        return self._op("equal", self, other)
+
+    def __ne__(self, other):
+        return self._op("not_equal", self, other)  # NumPy defers to the reflected methods: np.float32(2) * t is ops.multiply(2, t)
 
     def _op(self, name, *args):
         from .. import ops

@@ -17,6 +17,58 @@ def in_loss_trace():
     return getattr(_TRACING, "depth", 0) > 0
 
 
+def in_metric_update():
+    return getattr(_TRACING, "updates", None) is not None
+
+
+def record_state_update(var, mode, tensor):
+    """``var.assign_add(t)`` (or assign / assign_sub) with a symbolic ``t``, inside a metric's traced update_state."""
+    updates = getattr(_TRACING, "updates", None)
+    if updates is None:
+        raise TypeError(f"Variable {var.path!r}: assigning a symbolic tensor works only inside a Metric's "
+                        f"update_state while nbkeras compiles it")
+    if mode != "add" and mode != "sub":
+        raise ValueError(f"Metric variable {var.path!r}: only assign_add / assign_sub of batch sums or means run in "
+                         f"nbkeras's compiled step (assign of a tensor is not supported)")
+    if getattr(tensor, "_batch_reduced", None) is None:
+        raise ValueError(f"Metric variable {var.path!r}: assign_{mode} needs a value reduced over the batch (e.g. "
+                         f"ops.sum(values) or ops.sum(values, axis=0)), got per-sample tensor {tensor!r}")
+    updates.append((var, mode, tensor))
+
+
+def trace_metric_update(metric, tensors, sample_weight, what):
+    """(placeholders, inner nodes, [(variable, mode, tensor)]) of a Metric subclass's ``update_state`` traced on
+    placeholders for y_true, y_pred (and the sample weights when given)."""
+    from ..models.functional import _walk
+    from .input_layer import Input, InputLayer
+
+    placeholders = [Input(batch_shape=t.shape, dtype=t.dtype) for t in tensors]
+    weight = Input(batch_shape=sample_weight.shape) if sample_weight is not None else None
+    _TRACING.depth = getattr(_TRACING, "depth", 0) + 1
+    _TRACING.updates = []
+    try:
+        metric.update_state(*placeholders, sample_weight=weight)
+        updates = _TRACING.updates
+    finally:
+        _TRACING.depth -= 1
+        _TRACING.updates = None
+    if not updates:
+        raise ValueError(f"{what}: update_state recorded no assign_add of a tensor computed with keras.ops")
+    nodes, _ = _walk([t for _, _, t in updates])
+    allowed = {id(p) for p in placeholders + ([weight] if weight is not None else [])}
+    inner = []
+    for node in nodes:
+        if isinstance(node.layer, InputLayer):
+            if id(node.outputs[0]) not in allowed:
+                raise ValueError(f"{what}: update_state uses a tensor that is not y_true, y_pred or sample_weight")
+            continue
+        if node.layer.weights:
+            raise ValueError(f"{what}: update_state reads a variable inside its computation; nbkeras compiles "
+                             f"updates of the form var.assign_add(ops.sum(...)) only")
+        inner.append(node)
+    return placeholders + ([weight] if weight is not None else []), inner, updates
+
+
 class RowMean(Layer):
     """Per-row mean of a loss given per element: Keras reduces such a loss over all elements, which equals the
     mean over samples of these per-row means."""

@@ -46,7 +46,8 @@ def resolve_metric(identifier, y_true_shape, y_pred_shape):
                metrics_module.SparseCategoricalCrossentropy if sparse else metrics_module.CategoricalCrossentropy)
         return cls(name=identifier)
     metric = metrics_module.get(identifier)
-    if not isinstance(metric, metrics_module.MeanMetricWrapper) and not hasattr(metric, "state_size"):
+    if not isinstance(metric, metrics_module.MeanMetricWrapper) and not hasattr(metric, "state_size") and not \
+            metric._variables_list():
         raise ValueError(f"nbkeras cannot compile the metric {identifier!r}: only mean-of-values metrics "
                          f"(accuracies, losses as metrics) run in the compiled train step")
     return metric
@@ -111,7 +112,13 @@ class MetricEntry:
     def __init__(self, metric, weighted, output_name, y_pred_shape):
         self.metric = metric
         self.stateful = hasattr(metric, "state_size")
-        self.spec = None if self.stateful else metric.spec()
+        # A Metric subclass of the user's: update_state written with keras.ops, state in add_variable()s.
+        self.custom = not self.stateful and not isinstance(metric, metrics_module.MeanMetricWrapper) and bool(
+            getattr(metric, "_variables_list", lambda: [])())
+        self.spec = None if self.stateful or self.custom else metric.spec()
+        if self.custom:
+            self.variables = list(metric._variables_list())
+            self.state_size = sum(int(np.prod(v.shape)) for v in self.variables)
         if self.stateful:
             self.update = metric.update_kernel(tuple(y_pred_shape))  # (kernel, args, sparse)
             self.state_size = int(metric.state_size(tuple(y_pred_shape)))
@@ -123,13 +130,23 @@ class MetricEntry:
 
     @property
     def sparse(self):
+        if self.custom:
+            return None  # it sees y as the user gave it
         return self.update[2] if self.stateful else self.spec.sparse
 
     @property
     def size(self):
-        return self.state_size if self.stateful else 2
+        return self.state_size if self.stateful or self.custom else 2
 
     def finish(self, state):
+        if self.custom:  # the user's result(), on its variables read from the state
+            offset = 0
+            for var in self.variables:
+                n = int(np.prod(var.shape))
+                var.assign(np.asarray(state[offset:offset + n]).reshape(var.shape))
+                offset += n
+            arr = np.asarray(self.metric.result())
+            return float(arr) if arr.ndim == 0 else arr
         if self.stateful:
             value = self.metric.result_from_state(state)
             arr = np.asarray(value)

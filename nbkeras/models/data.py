@@ -133,7 +133,8 @@ def as_targets(model, outs, y, dtype):
 
 def _layout_target(op, arr, dtype):
     pred_tail = (op.rows_per_sample, op.last_dim)
-    wants_sparse = ({op.loss_spec.sparse} if op.loss_spec is not None else set()) | {m.sparse for m in op.metrics}
+    wants_sparse = ({op.loss_spec.sparse} if op.loss_spec is not None else set()) | {
+        m.sparse for m in op.metrics if m.sparse is not None}
     if len(wants_sparse) > 1:
         raise ValueError(f"Output {op.name!r}: the loss and metrics disagree on the target format (sparse labels "
                          f"vs one value per unit); check `loss` and `metrics`")
@@ -141,10 +142,9 @@ def _layout_target(op, arr, dtype):
     n = arr.shape[0]
     per_sample = int(np.prod(arr.shape[1:])) if arr.ndim > 1 else 1
     op.y_shape = tuple(arr.shape[1:])
-    traced = [s for s in ([op.loss_spec] if op.loss_spec is not None else []) + [m.spec for m in op.metrics
-                                                                                if not m.stateful] if s.traced]
-    if traced and len(traced) == (op.loss_spec is not None) + sum(not m.stateful for m in op.metrics) \
-            and not any(m.stateful for m in op.metrics):
+    readers = ([op.loss_spec.traced] if op.loss_spec is not None else []) + [
+        m.custom or (not m.stateful and m.spec.traced) for m in op.metrics]
+    if readers and all(readers):
         # Only functions written with keras.ops read these targets: they see y as the user gave it.
         values = np.ascontiguousarray(arr.reshape(n, -1), dtype=dtype)
         op.sparse_y, op.y_width = False, values.shape[1]

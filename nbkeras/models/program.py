@@ -424,6 +424,41 @@ def _traced_values(b, spec, op, pred_tensor, ybuf, fbuf, what):
     return nodes, yt, yp, values
 
 
+def _custom_metric_update(b, m, op, pred_tensor, ybuf, wview, fbuf):
+    """A Metric subclass: its update_state traced; each var.assign_add(batch sum or mean) becomes a kernel call
+    accumulating into the metric's span of the log state."""
+    from ..layers.base import KerasTensor, Node
+    from ..layers.traced_function import trace_metric_update
+
+    what = f"metric {m.name!r}"
+    yt = KerasTensor((None,) + tuple(op.y_shape))
+    yp = KerasTensor(tuple(pred_tensor.shape))
+    fbuf[id(yt)], fbuf[id(yp)] = ybuf, fbuf[id(pred_tensor)]
+    tensors = [yt, yp]
+    if m.weighted:
+        w = KerasTensor((None,) if op.rows_per_sample == 1 else (None, op.rows_per_sample))
+        fbuf[id(w)] = wview.buf
+        tensors.append(w)
+    placeholders, inner, updates = trace_metric_update(m.metric, tensors[:2], tensors[2] if m.weighted else None,
+                                                       what)
+    results = [t for _, _, t in updates]
+    composite = Node(None, tensors, results)
+    composite.subgraph = ExecutionGraph(placeholders, inner, results)
+    flat, _ = flatten(ExecutionGraph(tensors, [composite], results))
+    _forward_nodes(b, flat.nodes, fbuf)
+    offsets, offset = {}, m.offset
+    for var in m.variables:
+        offsets[id(var)] = offset
+        offset += int(math.prod(var.shape))
+    for (var, mode, tensor), t in zip(updates, flat.outputs):
+        size = int(math.prod(var.shape))
+        if width(t) != size or id(var) not in offsets:
+            raise ValueError(f"{what}: {var.path} has shape {var.shape} but update_state adds a value of per-batch "
+                             f"shape {tuple(t.shape[1:])}")
+        b.emit("step.state_accumulate", View(fbuf[id(t)], (size,)), StateSlot(offsets[id(var)], size),
+               Const(tensor._batch_reduced == "mean"), Const(-1.0 if mode == "sub" else 1.0))
+
+
 def _same_rank(y_true_shape, y_pred_shape):
     """Keras's squeeze_or_expand_to_same_rank on shapes: ranks one apart with a trailing 1 line up."""
     if len(y_true_shape) == len(y_pred_shape) + 1 and y_true_shape[-1] == 1:
@@ -518,6 +553,9 @@ def _losses_and_metrics(b, graph, outputs, fbuf):
                    Const(op.loss_weight), Arg("B"), Arg("acc"), StateSlot(op.tracker_offset))
         ones = None
         for m in op.metrics:
+            if m.custom:
+                _custom_metric_update(b, m, op, graph.outputs[op.index], ybuf, View(wbuf), fbuf)
+                continue
             if m.stateful:
                 kernel, args, sparse = m.update
                 if not m.weighted and ones is None:  # metrics (not weighted_metrics) ignore sample weights

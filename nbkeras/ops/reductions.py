@@ -38,11 +38,17 @@ def _batch_wide(name, axis, x, keepdims):
     """A loss or metric function's final ``ops.mean(x)`` / ``ops.sum(x)`` over everything, batch included: the
     per-sample reduction, marked so the step reduces over the batch itself (mean: Keras's default reduction; sum:
     summed over the batch). Anywhere else a batch-axis reduction raises (see ``shapes.sample_axes``)."""
-    from ..layers.traced_function import in_loss_trace
+    from ..layers.traced_function import in_loss_trace, in_metric_update
 
-    if axis is not None or keepdims or name not in ("mean", "sum") or not in_loss_trace():
+    if keepdims or name not in ("mean", "sum") or not in_loss_trace():
         return None
-    out = x if len(x.shape) == 1 else reduce(name, x, axis=list(range(1, len(x.shape))))
+    if axis is None:
+        per_sample = list(range(1, len(x.shape)))
+    elif in_metric_update() and axis in (0, (0,), [0]):  # a metric variable's per-column counts
+        per_sample = []
+    else:
+        return None
+    out = x if not per_sample else reduce(name, x, axis=per_sample)
     if out is x:
         from .elementwise import multiply
 
