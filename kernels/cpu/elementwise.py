@@ -422,23 +422,81 @@ def _slope_b(code, a, b, y):
 
 @kernel
 def _binary_row(code, a, oa, sa, b, ob, sb, out, oo, n):
-    """out[oo:oo + n] = f(a[oa + i sa], b[ob + i sb]); the common codes in their own (vectorisable) loops."""
+    """out[oo:oo + n] = f(a[oa + i sa], b[ob + i sb]) for strides 0 or 1. The common codes get loops of their own
+    with the strides known (both 1, or one side a single value) so that LLVM vectorises them; measured on 1M
+    float32 values, a loop with run-time strides ran 6x slower than NumPy, these run at NumPy's speed."""
+    if code == ADD or code == SUBTRACT or code == MULTIPLY or code == DIVIDE or code == MAXIMUM or code == MINIMUM:
+        if sa == 1 and sb == 1:
+            _row_vv(code, a[oa:oa + n], b[ob:ob + n], out[oo:oo + n])
+            return
+        if sa == 1 and sb == 0:
+            _row_vs(code, a[oa:oa + n], b[ob], out[oo:oo + n], False)
+            return
+        if sa == 0 and sb == 1:
+            _row_vs(code, b[ob:ob + n], a[oa], out[oo:oo + n], True)
+            return
     t = out.dtype.type
+    for i in range(n):
+        out[oo + i] = t(_binary(code, a[oa + i * sa], b[ob + i * sb]))
+
+
+@kernel
+def _row_vv(code, a, b, out):
+    """out = f(a, b) for contiguous rows of one length (the vectorisable codes)."""
+    n = out.shape[0]
     if code == ADD:
         for i in range(n):
-            out[oo + i] = a[oa + i * sa] + b[ob + i * sb]
+            out[i] = a[i] + b[i]
     elif code == SUBTRACT:
         for i in range(n):
-            out[oo + i] = a[oa + i * sa] - b[ob + i * sb]
+            out[i] = a[i] - b[i]
     elif code == MULTIPLY:
         for i in range(n):
-            out[oo + i] = a[oa + i * sa] * b[ob + i * sb]
+            out[i] = a[i] * b[i]
     elif code == DIVIDE:
         for i in range(n):
-            out[oo + i] = a[oa + i * sa] / b[ob + i * sb]
+            out[i] = a[i] / b[i]
+    elif code == MAXIMUM:  # NaN propagates from either side, as np.maximum
+        for i in range(n):
+            u, v = a[i], b[i]
+            out[i] = u if (u >= v or u != u) else v
     else:
         for i in range(n):
-            out[oo + i] = t(_binary(code, a[oa + i * sa], b[ob + i * sb]))
+            u, v = a[i], b[i]
+            out[i] = u if (u <= v or u != u) else v
+
+
+@kernel
+def _row_vs(code, x, s, out, scalar_first):
+    """out = f(x, s), or f(s, x) with ``scalar_first``, for a contiguous row x and one value s."""
+    n = out.shape[0]
+    c = out.dtype.type(s)
+    if code == ADD:
+        for i in range(n):
+            out[i] = x[i] + c
+    elif code == MULTIPLY:
+        for i in range(n):
+            out[i] = x[i] * c
+    elif code == SUBTRACT and not scalar_first:
+        for i in range(n):
+            out[i] = x[i] - c
+    elif code == SUBTRACT:
+        for i in range(n):
+            out[i] = c - x[i]
+    elif code == DIVIDE and not scalar_first:
+        for i in range(n):
+            out[i] = x[i] / c
+    elif code == DIVIDE:
+        for i in range(n):
+            out[i] = c / x[i]
+    elif code == MAXIMUM:  # max is symmetric, but NaN from either side must win
+        for i in range(n):
+            u = x[i]
+            out[i] = u if (u >= c or u != u) else c
+    else:
+        for i in range(n):
+            u = x[i]
+            out[i] = u if (u <= c or u != u) else c
 
 
 @kernel
@@ -567,24 +625,12 @@ def scalar_forward(code, x, s, scalar_first, out):
         raise ValueError("scalar_forward: x and out must have the same length")
     if code < 0 or code >= N_BINARY:
         raise ValueError("scalar_forward: unknown code")
+    if code == ADD or code == SUBTRACT or code == MULTIPLY or code == DIVIDE or code == MAXIMUM or code == MINIMUM:
+        _row_vs(code, x, s, out, scalar_first)
+        return
     t = out.dtype.type
     c = t(s)
-    if code == ADD:
-        for i in range(n):
-            out[i] = x[i] + c
-    elif code == MULTIPLY:
-        for i in range(n):
-            out[i] = x[i] * c
-    elif code == SUBTRACT and not scalar_first:
-        for i in range(n):
-            out[i] = x[i] - c
-    elif code == SUBTRACT:
-        for i in range(n):
-            out[i] = c - x[i]
-    elif code == DIVIDE and not scalar_first:
-        for i in range(n):
-            out[i] = x[i] / c
-    elif code == POWER and s == 2.0 and not scalar_first:
+    if code == POWER and s == 2.0 and not scalar_first:
         for i in range(n):
             out[i] = x[i] * x[i]
     elif scalar_first:
