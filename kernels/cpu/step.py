@@ -98,24 +98,6 @@ def fill(dst, value):
 
 
 @kernel
-def add_into(dst, src):
-    """dst += src: a tensor read by several consumers gets the sum of their gradients."""
-    if dst.shape[0] != src.shape[0]:
-        raise ValueError("add_into: dst and src must have the same length")
-    for i in range(dst.shape[0]):
-        dst[i] += src[i]
-
-
-@kernel
-def copy_into(dst, src):
-    """dst[:] = src."""
-    if dst.shape[0] != src.shape[0]:
-        raise ValueError("copy_into: dst and src must have the same length")
-    for i in range(dst.shape[0]):
-        dst[i] = src[i]
-
-
-@kernel
 def row_mean_forward(x, out):
     """out[r] = mean of x[r, :]: a loss written per element reduced per row, which equals Keras's
     "sum_over_batch_size" over all elements once rows are averaged (every row has the same length)."""

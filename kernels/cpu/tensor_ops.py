@@ -1,4 +1,4 @@
-"""Small tensor kernels the graph needs between layers: gradient accumulation, merges and dropout.
+"""Small tensor kernels the graph needs between layers: copies, gradient accumulation and merges.
 
 1-D kernels take flat views; the merge kernels take 2-D ``(rows, width)`` views whose last axis is the merge axis.
 """
@@ -57,30 +57,3 @@ def concat_backward(dy, dx, offset):
     for r in range(rows):
         for j in range(w):
             dx[r, j] = dy[r, offset + j]
-
-
-@kernel
-def dropout_forward(x, u, rate, out):
-    """Inverted dropout: out = x / (1 - rate) where u >= rate, else 0 (u ~ U[0, 1) drawn by the caller).
-
-    Keras scales at training time so inference is the identity. rate == 1 drops everything (no division).
-    """
-    if u.shape[0] < x.shape[0] or out.shape[0] != x.shape[0]:
-        raise ValueError("dropout_forward: u and out must have x's length")
-    keep = 1.0 - rate
-    scale = out.dtype.type(1.0 / keep) if keep > 0.0 else out.dtype.type(0.0)
-    r = u.dtype.type(rate)
-    for i in range(x.shape[0]):
-        out[i] = x[i] * scale if u[i] >= r else out.dtype.type(0.0)
-
-
-@kernel
-def dropout_backward(u, rate, dy, dx):
-    """dx = dy / (1 - rate) where the unit was kept (u >= rate), else 0. dx may alias dy."""
-    if u.shape[0] < dy.shape[0] or dx.shape[0] != dy.shape[0]:
-        raise ValueError("dropout_backward: u and dx must have dy's length")
-    keep = 1.0 - rate
-    scale = dx.dtype.type(1.0 / keep) if keep > 0.0 else dx.dtype.type(0.0)
-    r = u.dtype.type(rate)
-    for i in range(dy.shape[0]):
-        dx[i] = dy[i] * scale if u[i] >= r else dx.dtype.type(0.0)

@@ -88,7 +88,7 @@ class Add(Layer):
     def describe_backward(self, ctx):
         for i in range(len(ctx.input_shapes)):
             if ctx.needs_d_input(i):
-                ctx.call("step.copy_into", ctx.d_input(i), ctx.d_output())
+                ctx.call("tensor_ops.copy_into", ctx.d_input(i), ctx.d_output())
 
 
 # ----------------------------------------------------------------------------- elementwise merges (Keras 3)
@@ -125,7 +125,7 @@ class Multiply(_ElementwiseMerge):
         count = len(ctx.input_shapes)
         for i in range(count):
             if ctx.needs_d_input(i):
-                ctx.call("step.copy_into", ctx.d_input(i), ctx.d_output())
+                ctx.call("tensor_ops.copy_into", ctx.d_input(i), ctx.d_output())
                 for j in range(count):
                     if j != i:
                         ctx.call("merge_ops.multiply_into", ctx.d_input(i), ctx.input(j))
@@ -147,7 +147,7 @@ class Subtract(_ElementwiseMerge):
 
     def describe_backward(self, ctx):
         if ctx.needs_d_input(0):
-            ctx.call("step.copy_into", ctx.d_input(0), ctx.d_output())
+            ctx.call("tensor_ops.copy_into", ctx.d_input(0), ctx.d_output())
         if ctx.needs_d_input(1):
             ctx.call("merge_ops.negate_into", ctx.d_input(1), ctx.d_output())
 

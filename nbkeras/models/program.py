@@ -367,7 +367,7 @@ def build(graph, outputs=(), optimizer=None, is_trainable=lambda var: False, inp
     _forward_nodes(b, graph.nodes, fbuf)
     b.section = "outputs"
     for i, t in enumerate(graph.outputs):
-        b.emit("step.copy_into", PredRows(i), View(fbuf[id(t)]))
+        b.emit("tensor_ops.copy_into", PredRows(i), View(fbuf[id(t)]))
     if outputs:
         b.section = "metrics"
         targets = _losses_and_metrics(b, graph, outputs, fbuf)
@@ -666,7 +666,7 @@ def _backward(b, graph, outputs, fbuf, targets, input_grads):
 
     def fold(pending):
         for tmp, into in pending:
-            b.emit("step.add_into", View(into), View(tmp))
+            b.emit("tensor_ops.add_into", View(into), View(tmp))
 
     zero_fill_at = len(b.program.sections["backward"])
     for o, op in enumerate(outputs):
