@@ -59,7 +59,9 @@ dkernel the convolution's kernel gradient with the roles of input and output swa
 import os
 
 import numba
-from numba import prange
+import numpy as np
+from numba import prange, types
+from numba.extending import intrinsic
 
 from .. import policy
 from ..policy import kernel
@@ -86,6 +88,30 @@ def _passive_threads():
 
 
 _passive_threads()
+
+
+if policy.DISABLE_JIT:
+    def _fetch_add(counter, delta):
+        """counter[0] += delta, returning the value before (plain Python: no threads run)."""
+        old = int(counter[0])
+        counter[0] += delta
+        return old
+else:
+    @intrinsic
+    def _fetch_add(typingctx, counter, delta):
+        """Atomically counter[0] += delta (an int64 array), returning the value before: how the threads of a
+        parallel region claim the next images (numba has no atomics of its own)."""
+        if not (isinstance(counter, types.Array) and counter.dtype == types.int64
+                and isinstance(delta, types.Integer)):
+            return None
+        sig = types.int64(counter, delta)
+
+        def codegen(context, builder, signature, args):
+            array = context.make_array(signature.args[0])(context, builder, args[0])
+            step = context.cast(builder, args[1], signature.args[1], types.int64)
+            return builder.atomic_rmw("add", array.data, step, "seq_cst")
+
+        return sig, codegen
 
 # ---------------------------------------------------------------------------------------- sizes and checks
 
@@ -264,12 +290,6 @@ def _parts(n, per, extra, cols_size, work):
 
 
 @kernel
-def _cut(total, t, parts):
-    """Start of part t of ``parts`` near-equal parts of range(total)."""
-    return (total * t) // parts
-
-
-@kernel
 def _forward_range(x, k2, bias, o2, cols, i0, i1, kh, kw, cg, oh, ow, sh, sw, pt, pl, dh, dw, groups):
     """Images i0 .. i1 - 1: per chunk, the bias (or zeros) into out, then out[chunk] += cols @ kernel2d per group."""
     rows, kdim = oh * ow, kh * kw * cg
@@ -291,11 +311,18 @@ def _forward_range(x, k2, bias, o2, cols, i0, i1, kh, kw, cg, oh, ow, sh, sw, pt
 
 @kernel(parallel=True)
 def _forward_parts(x, k2, bias, o2, cols, parts, kh, kw, cg, oh, ow, sh, sw, pt, pl, dh, dw, groups):
+    """_forward_range by ``parts`` workers, each with its own slice of cols, claiming chunks of images as they go."""
     n = x.shape[0]
     cap = cols.size // parts
+    nb = _chunk(oh * ow * kh * kw * cg, cap)
+    claimed = np.zeros(1, np.int64)
     for t in prange(parts):
-        _forward_range(x, k2, bias, o2, cols[t * cap:(t + 1) * cap], _cut(n, t, parts), _cut(n, t + 1, parts),
-                       kh, kw, cg, oh, ow, sh, sw, pt, pl, dh, dw, groups)
+        mine = cols[t * cap:(t + 1) * cap]
+        i0 = _fetch_add(claimed, nb)
+        while i0 < n:
+            _forward_range(x, k2, bias, o2, mine, i0, min(i0 + nb, n), kh, kw, cg, oh, ow, sh, sw, pt, pl, dh, dw,
+                           groups)
+            i0 = _fetch_add(claimed, nb)
 
 
 @kernel
@@ -335,16 +362,26 @@ def _kernel_grad_range(x, d2, k2, cols, i0, i1, beta, kh, kw, cg, oh, ow, sh, sw
 
 @kernel(parallel=True)
 def _kernel_grad_parts(x, d2, k2, cols, parts, accumulate, kh, kw, cg, oh, ow, sh, sw, pt, pl, dh, dw, groups):
-    """Part t sums its images' products into partial t (the front of ``cols``), then the partials are added:
-    part 0's straight into dkernel when not accumulating."""
+    """Worker t sums the products of the chunks it claims into partial t (the front of ``cols``; zeros when it
+    claimed none), then the partials are added into dkernel."""
     n = x.shape[0]
     size = k2.size
     cap = (cols.size - parts * size) // parts
+    nb = _chunk(oh * ow * kh * kw * cg, cap)
+    claimed = np.zeros(1, np.int64)
     for t in prange(parts):
         partial = cols[t * size:(t + 1) * size].reshape(k2.shape)
         start = parts * size + t * cap
-        _kernel_grad_range(x, d2, partial, cols[start:start + cap], _cut(n, t, parts), _cut(n, t + 1, parts), 0.0,
-                           kh, kw, cg, oh, ow, sh, sw, pt, pl, dh, dw, groups)
+        mine = cols[start:start + cap]
+        beta = 0.0
+        i0 = _fetch_add(claimed, nb)
+        if i0 >= n:
+            partial[:, :] = partial.dtype.type(0.0)
+        while i0 < n:
+            _kernel_grad_range(x, d2, partial, mine, i0, min(i0 + nb, n), beta, kh, kw, cg, oh, ow, sh, sw, pt,
+                               pl, dh, dw, groups)
+            beta = 1.0
+            i0 = _fetch_add(claimed, nb)
     kf = k2.reshape(-1)
     if not accumulate:
         kf[:] = cols[:size]
@@ -393,11 +430,18 @@ def _input_grad_range(d2, k2, dx, cols, i0, i1, kh, kw, cg, oh, ow, sh, sw, pt, 
 
 @kernel(parallel=True)
 def _input_grad_parts(d2, k2, dx, cols, parts, kh, kw, cg, oh, ow, sh, sw, pt, pl, dh, dw, groups):
+    """_input_grad_range by ``parts`` workers claiming chunks of images (see _forward_parts)."""
     n = dx.shape[0]
     cap = cols.size // parts
+    nb = _chunk(oh * ow * kh * kw * cg, cap)
+    claimed = np.zeros(1, np.int64)
     for t in prange(parts):
-        _input_grad_range(d2, k2, dx, cols[t * cap:(t + 1) * cap], _cut(n, t, parts), _cut(n, t + 1, parts),
-                          kh, kw, cg, oh, ow, sh, sw, pt, pl, dh, dw, groups)
+        mine = cols[t * cap:(t + 1) * cap]
+        i0 = _fetch_add(claimed, nb)
+        while i0 < n:
+            _input_grad_range(d2, k2, dx, mine, i0, min(i0 + nb, n), kh, kw, cg, oh, ow, sh, sw, pt, pl, dh, dw,
+                              groups)
+            i0 = _fetch_add(claimed, nb)
 
 
 @kernel
