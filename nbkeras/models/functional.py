@@ -291,26 +291,10 @@ class Model(ModelSavingMixin, Trainer, Layer):
     # ------------------------------------------------------------ display
     def summary(self, line_length=None, positions=None, print_fn=None, expand_nested=False, show_trainable=False,
                 layer_range=None):
+        from ..saving.summary import print_summary
+
         self._require_graph()
-        print_fn = print_fn or print
-        width = line_length or 80
-        rows = []
-        for layer in self.layers:
-            if isinstance(layer, InputLayer):
-                shape, params = layer.output_tensor.shape, 0
-            else:
-                shape, params = layer._inbound_nodes[-1].outputs[0].shape, layer.count_params()
-            rows.append((f"{layer.name} ({type(layer).__name__})", str(shape), f"{params:,}"))
-        trainable = sum(int(np.prod(w.shape)) for w in self.trainable_weights)
-        total = self.count_params()
-        col = [int(width * 0.45), int(width * 0.33)]
-        lines = [f'Model: "{self.name}"', "=" * width,
-                 "Layer (type)".ljust(col[0]) + "Output Shape".ljust(col[1]) + "Param #", "-" * width]
-        lines += [a.ljust(col[0]) + b.ljust(col[1]) + c for a, b, c in rows]
-        lines += ["=" * width, f"Total params: {total:,}", f"Trainable params: {trainable:,}",
-                  f"Non-trainable params: {total - trainable:,}", "-" * width]
-        for line in lines:
-            print_fn(line)
+        print_summary(self, line_length, positions, print_fn, expand_nested, show_trainable, layer_range)
 
     def get_config(self):
         return {"name": self.name, "trainable": self.trainable,
