@@ -10,17 +10,22 @@ batch 64 and batch 1. For each it times
     matmul    np.matmul on the im2col matrices of the whole batch, the GEMM ceiling of this machine:
               forward cols @ k2, dkernel cols^T @ dy2, dx dy2 @ k2^T (im2col/col2im themselves not included)
     torch     torch.nn.functional.conv2d forward at torch.set_num_threads(1), when torch is importable
+    threads   conv2d_forward / conv2d_backward with the batch split among numba's threads (all of them, the
+              kernels' default above conv.PARALLEL_MIN_WORK) against numba.set_num_threads(1)
 
 and prints GFLOP/s (2 * multiply-adds of the convolution, 3 such products for a backward with dx, 2 without).
-Every timing is the median (and the best) of ``--reps`` interleaved samples, one thread (nbkeras's default;
-NumPy's OpenBLAS is held at one thread too), after a warm-up. It also shows what the chunk size (images per GEMM,
-set by the length of ``cols``) does at batch 64. Nothing is asserted; runs in well under a minute.
+Every timing is the median (and the best) of ``--reps`` interleaved samples, after a warm-up; NumPy's OpenBLAS is
+held at one thread (nbkeras's default), and every row but the "N threads" ones runs on one numba thread. It also
+shows what a ``cols`` of one or a few images does at batch 64 (a part needs one image's patches, so one image
+means no split). The load average is printed: on a shared machine the thread rows depend on it most. Nothing is
+asserted; runs in well under a minute.
 """
 
 import argparse
 import os
 import time
 
+import numba
 import numpy as np
 
 from nbkeras.kernels import policy
@@ -75,19 +80,24 @@ def calls_per_sample(fn, min_s):
         n *= 2
 
 
-def interleaved(calls, reps, min_s=0.02):
+def interleaved(calls, reps, threads, min_s=0.02):
     """{label: (median, best) seconds per call}; every repetition samples each callable once, in rotating order,
-    so that a change in the machine's load hits all of them alike."""
+    so that a change in the machine's load hits all of them alike. ``threads[label]`` numba threads per call."""
     labels = list(calls)
-    counts = {k: calls_per_sample(calls[k], min_s) for k in labels}
+    counts = {}
+    for k in labels:
+        numba.set_num_threads(threads.get(k, 1))
+        counts[k] = calls_per_sample(calls[k], min_s)
     samples = {k: [] for k in labels}
     for r in range(reps):
         for k in labels[r % len(labels):] + labels[:r % len(labels)]:
             fn, n = calls[k], counts[k]
+            numba.set_num_threads(threads.get(k, 1))
             t = time.perf_counter()
             for _ in range(n):
                 fn()
             samples[k].append((time.perf_counter() - t) / n)
+    numba.set_num_threads(numba.config.NUMBA_NUM_THREADS)
     return {k: (float(np.median(v)), min(v)) for k, v in samples.items()}
 
 
@@ -100,7 +110,7 @@ def problem(batch, side, c, f, dtype, rng):
     return x, kernel, bias, dy, o
 
 
-def rows_for(batch, side, c, f, dtype, rng, reps, chunk_budgets):
+def rows_for(batch, side, c, f, dtype, rng, reps, chunk_images):
     x, kernel, bias, dy, o = problem(batch, side, c, f, dtype, rng)
     geo = (1, 1, 0, 0, 1, 1)
     per = conv.conv2d_scratch_min(o, o, K, K, c, 1)
@@ -109,10 +119,10 @@ def rows_for(batch, side, c, f, dtype, rng, reps, chunk_budgets):
     dx, dk, db = np.empty_like(x), np.empty_like(kernel), np.empty_like(bias)
     no_dx = np.empty((0, 0, 0, 0), dtype)
     flop = 2.0 * batch * o * o * K * K * c * f
-    calls, flops = {}, {}
+    calls, flops, threads = {}, {}, {}
 
-    def add(label, fn, work):
-        calls[label], flops[label] = fn, work
+    def add(label, fn, work, n_threads=1):
+        calls[label], flops[label], threads[label] = fn, work, n_threads
 
     def direct():
         out[...] = bias
@@ -146,14 +156,20 @@ def rows_for(batch, side, c, f, dtype, rng, reps, chunk_budgets):
                 torch.nn.functional.conv2d(tx, tw, tb)
 
         add("torch conv2d forward (1 thread)", torch_forward, flop)
-    for budget in chunk_budgets:
-        size = conv.conv2d_scratch_size(batch, o, o, K, K, c, 1, budget)
-        small = np.empty(size, dtype)
-        label = f"{size // per} images per gemm"
+    every = numba.config.NUMBA_NUM_THREADS
+    if every > 1 and batch > 1:
+        add(f"forward, {every} threads", lambda: conv.conv2d_forward(x, kernel, bias, out, cols, *geo, 1), flop, every)
+        add(f"backward with dx, {every} threads",
+            lambda: conv.conv2d_backward(x, kernel, dy, dx, dk, db, cols, *geo, 1, False), 3 * flop, every)
+        add(f"backward without dx, {every} threads",
+            lambda: conv.conv2d_backward(x, kernel, dy, no_dx, dk, db, cols, *geo, 1, False), 2 * flop, every)
+    for images in chunk_images:
+        small = np.empty(images * per, dtype)
+        label = f"cols of {images} image{'s' if images > 1 else ''}"
         add(f"forward, {label}", lambda small=small: conv.conv2d_forward(x, kernel, bias, out, small, *geo, 1), flop)
         add(f"backward with dx, {label}",
             lambda small=small: conv.conv2d_backward(x, kernel, dy, dx, dk, db, small, *geo, 1, False), 3 * flop)
-    times = interleaved(calls, reps)
+    times = interleaved(calls, reps, threads)
     return {k: (times[k], flops[k]) for k in calls}
 
 
@@ -164,17 +180,18 @@ def main(argv=None):
     a = parser.parse_args(argv)
     rng = np.random.default_rng(1)
     load = " / ".join(f"{v:.2f}" for v in os.getloadavg())
-    print(f"policy.GEMM_MODE={policy.GEMM_MODE}, dtype {a.dtype}, one thread; load average at start: {load}")
+    print(f"policy.GEMM_MODE={policy.GEMM_MODE}, dtype {a.dtype}, BLAS at one thread, numba threads "
+          f"{numba.config.NUMBA_NUM_THREADS}; load average at start: {load}")
     with policy.compute_threads():
         for name, side, c, f in LAYERS:
             for batch in (64, 1):
-                budgets = (1 << 16, 1 << 18) if batch > 1 else ()
-                times = rows_for(batch, side, c, f, np.dtype(a.dtype), rng, a.reps, budgets)
+                times = rows_for(batch, side, c, f, np.dtype(a.dtype), rng, a.reps, (1, 4) if batch > 1 else ())
                 print(f"\n{name}, batch {batch}")
                 print(f"  {'':44s} {'median ms':>10s} {'GFLOP/s':>8s} {'best ms':>8s} {'GFLOP/s':>8s}")
                 for label, ((med, best), flop) in times.items():
                     print(f"  {label:44s} {med * 1e3:10.3f} {flop / med / 1e9:8.1f} {best * 1e3:8.3f} "
                           f"{flop / best / 1e9:8.1f}")
+    print(f"\nload average at end: {' / '.join(f'{v:.2f}' for v in os.getloadavg())}")
 
 
 if __name__ == "__main__":

@@ -26,24 +26,40 @@ patches, row (n, i, j) and column (p*KW + q)*Cg + c, which is exactly the row or
     dkernel   kernel2d[:, group] (+)= cols^T @ dy[chunk, group]         (gemm TN)
     dx        cols = dy[chunk, group] @ kernel2d[:, group]^T, then added back into dx (col2im)   (gemm NT)
 
-As many images go into one chunk as ``cols`` holds, so memory is bounded whatever N is.
+Images go into one chunk as ``cols`` holds, but at most CHUNK_VALUES patch values (at least one image), so the
+copy's output is still in L2 when the product reads it; memory is bounded whatever N is.
 
-Measured against a direct loop (for each output position and tap, out[n, i, j, :] += x value * kernel row,
-vectorised along the filters; bench/conv_bench.py keeps it), float32, one thread, on a 2-vCPU AMD EPYC (AVX-512)
-shared with other jobs, whose load made single numbers drift by up to 2x between runs; L1 = 28x28x1 ->
-Conv2D(32, 3), L2 = 13x13x32 -> Conv2D(64, 3), 'valid':
+Threads. Above PARALLEL_MIN_WORK multiply-adds (and when ``cols`` holds one image's patches per part), a call
+splits its batch among numba's threads: ``PARTS`` workers in one prange, each with its own slice of ``cols``, claim
+chunks of images through an atomic counter and run the copies and *single-threaded* gemm calls on them; the
+kernel gradient goes into one partial per worker (at the front of ``cols``), summed at the end. This is the
+convolution's own thread policy, beside policy.py's (BLAS at one thread): OpenBLAS's pool spin-waits and
+collapses under load, while numba's OpenMP threads are told to sleep when idle (OMP_WAIT_POLICY=PASSIVE, set at
+import unless the user chose) and the counter lets a thread that starts late or shares its core take fewer
+chunks. Thread count: NUMBA_NUM_THREADS (all cores by default), capped by NBKERAS_NUM_THREADS when set.
 
-    best of 9 interleaved samples, ms (GFLOP/s)   im2col+gemm    direct loop   np.matmul, product only   torch
-    L1, batch 64                                  3.28 (7.6)     3.81 (6.5)    0.32 (78)                0.53 (47)
-    L1, batch 1                                   0.055 (7.1)    0.052 (7.5)   0.011 (34)               0.047 (8.3)
-    L2, batch 64                                  8.56 (33)      18.9 (15)     6.32 (45)                2.67 (107)
-    L2, batch 1                                   0.105 (43)     0.206 (22)    0.086 (52)               0.113 (40)
+Measured on the W3 workload's layers (L1 = 28x28x1 -> Conv2D(32, 3), L2 = 13x13x32 -> Conv2D(64, 3), 'valid',
+batch 64, float32) on a 2-vCPU AMD EPYC shared with other jobs (load average 3-8). CPU time of one thread (stable
+under load), ms:
 
-(torch: torch.nn.functional.conv2d at one thread.) In a quieter moment L2 at batch 64 ran at 84 GFLOP/s (3.4 ms)
-and np.matmul at 103; chunks of 7 images per GEMM ran as fast as the whole batch, 1 image at a time within ~10%.
-The direct loop lost at L2 by 2-3x and at L1 by ~15% at batch 64 (even at batch 1), hence im2col + gemm is the
-only path. What is left on the table: at L1 the patch copy (9 values per row) costs several times the product
-itself; at L2 OpenBLAS's sgemm reaches about 1/2-2/3 of the convolution inside torch.
+                         patch copy   product(s)            call, before -> after this layout
+    L1 forward           1.20 -> 0.37  NN 0.32               1.53 -> 0.75
+    L1 backward, no dx   1.20 -> 0.37  TN 0.50               1.79 -> 1.04
+    L2 forward           0.88 -> 0.23  NN 2.4-2.9            3.3-3.7 -> 2.8-3.0
+    L2 backward          0.88 -> 0.23  TN 2.5, NT 2.5 +      6.7-7.1 -> 5.4-5.9
+                         col2im 0.82 -> 0.26
+
+The copies (``_im2col``/``_col2im``) got 3-4x faster from indexing flat arrays through slice views, per (row,
+tap) over the columns inside the input: with signed flat indices numba's negative-index wrap-around kept LLVM
+from vectorising the copy (measured 4.5x on a 32-float copy loop). The products run at ~100 GFLOP/s, about
+OpenBLAS's single-thread peak, so one thread has little left to gain; two threads split the products. Whole W3
+training (separate processes, interleaved epochs, samples/s): load ~3: 1 thread 5.0k, 2 threads 6.8k; load ~5
+plus a busy process: 1 thread 1.2k, 2 threads 1.6k; at load ~7-8, 2 threads were 0.8-1.1x of 1 per call (no
+collapse; the CPU time they use is the same).
+
+Tried and dropped: a direct loop (bench/conv_bench.py keeps it) lost to im2col + gemm by 1.2-2.5x; splitting the
+batch into fixed halves per thread instead of claimed chunks was 0.8x of one thread at load ~7; rows copied by
+slice assignment per kernel row (the previous layout) were 3-4x slower than the per-tap view loops.
 
 Transposed convolution (kernel (KH, KW, F, C), x (N, H, W, C) -> out (N, OH, OW, F)) is the input gradient of the
 convolution that maps ``out``'s shape to ``x``'s with the same kernel, strides, dilations and pad_top/pad_left:
@@ -76,18 +92,23 @@ PARALLEL_MIN_WORK = 1 << 21
 CHUNK_VALUES = 1 << 16
 
 
-def _passive_threads():
+def _configure_threads():
     """Make numba's (libgomp's) idle threads sleep instead of spinning, when nobody chose otherwise and they have
-    not started yet (the setting is read once, when they start): spinning pools collapse under load."""
+    not started yet (the setting is read once, when they start): spinning pools collapse under load. And use no
+    more of them than NBKERAS_NUM_THREADS asks for, when it is set (numba.set_num_threads applies to the calling
+    thread, the one importing this module)."""
     if policy.DISABLE_JIT:
         return
     try:
         numba.threading_layer()
     except ValueError:  # numba's threads are not running yet
         os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    wanted = policy.REQUESTED_THREADS
+    if wanted is not None and wanted < numba.config.NUMBA_NUM_THREADS:
+        numba.set_num_threads(wanted)
 
 
-_passive_threads()
+_configure_threads()
 
 
 if policy.DISABLE_JIT:
