@@ -83,6 +83,10 @@ class _Emitter:
                                   self._per_sample, dims)
             return self._view(key, self.static, "fixed", self.const(buf.offset), self.const, dims)
         if isinstance(a, (Weight, Grad)):
+            if not self.arena.holds(a.var):
+                raise ValueError(f"{a.var.path}: a constant array inside a custom loss or metric cannot be compiled "
+                                 f"yet; write the constant as Python numbers, or move the computation into the "
+                                 f"model")
             start, shape = self.arena.location(a.var)
             array = "params" if isinstance(a, Weight) else "grads"
             return self._view((array, id(a.var), a.dims), self.static, array, self.const(start), self.const,

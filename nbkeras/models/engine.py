@@ -25,7 +25,7 @@ class Arena:
         self.dtype = np.dtype(dtype)
         trainable = model.trainable_weights
         ids = {id(v) for v in trainable}
-        others = [v for v in model.weights if id(v) not in ids]
+        others = _arena_others(model, ids)
         self.trainable_ids = frozenset(ids)
         self.variables = trainable + others
         self.n_trainable = sum(int(np.prod(v.shape)) for v in trainable)
@@ -59,14 +59,36 @@ class Arena:
     def location(self, var):
         return self._where[id(var)]
 
+    def holds(self, var):
+        return id(var) in self._where
+
     def is_trainable(self, var):
         return id(var) in self.trainable_ids
 
     def matches(self, model):
         trainable = model.trainable_weights
         return [id(v) for v in self.variables] == [id(v) for v in trainable] + [
-            id(v) for v in model.weights if id(v) not in {id(t) for t in trainable}] and all(
+            id(v) for v in _arena_others(model, {id(t) for t in trainable})] and all(
             v.dtype == self.dtype for v in self.variables)
+
+
+def _arena_others(model, trainable_ids):
+    """The non-trainable variables the step reads: the model's, then the constant arrays of keras.ops calls
+    recorded in its graph (not weights of the model, as in Keras, but the compiled step needs them in memory)."""
+    out = [v for v in model.weights if id(v) not in trainable_ids]
+    seen = trainable_ids | {id(v) for v in out}
+
+    def visit(nodes):
+        for node in nodes:
+            for v in getattr(node.layer, "constant_variables", ()) if node.layer._is_op else ():
+                if id(v) not in seen:
+                    seen.add(id(v))
+                    out.append(v)
+            if getattr(node, "subgraph", None) is not None:
+                visit(node.subgraph.nodes)
+
+    visit(getattr(model, "_nodes", ()))
+    return out
 
 
 class Plan:
