@@ -169,7 +169,8 @@ class OutputPlan:
         self.tracker_index = None
         self.tracker_offset = None
         self.y_pred_shape = tuple(y_pred_shape)
-        self.last_dim = int(y_pred_shape[-1])
+        # A rank-1 output (None,) is one value per sample, laid out as (batch, 1).
+        self.last_dim = int(y_pred_shape[-1]) if len(y_pred_shape) > 1 else 1
         rows = 1
         for d in y_pred_shape[1:-1]:
             rows *= int(d)

@@ -170,3 +170,16 @@ def test_model_input_and_output_tensors_and_shapes():
     a, b = keras.Input((2,)), keras.Input((5,))
     model = keras.Model([a, b], [keras.layers.Dense(1)(a), keras.layers.Dense(2)(b)])
     assert model.input_shape == [(None, 2), (None, 5)] and model.output_shape == [(None, 1), (None, 2)]
+
+
+def test_rank_one_output_is_one_value_per_sample():
+    from nbkeras import ops
+
+    inp = keras.Input((3,))
+    model = keras.Model(inp, ops.squeeze(keras.layers.Dense(1)(inp), axis=-1))
+    model.compile(optimizer="sgd", loss="mse")
+    x = np.random.default_rng(0).random((16, 3)).astype("float32")
+    w, b = model.get_weights()
+    expected = np.mean(((x @ w + b)[:, 0] - x.sum(axis=1)) ** 2)
+    np.testing.assert_allclose(model.evaluate(x, x.sum(axis=1), verbose=0), expected, rtol=1e-5)
+    assert model.predict(x, verbose=0).shape == (16,)
