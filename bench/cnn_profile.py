@@ -1,0 +1,117 @@
+"""Where one W3 training step spends its time: every kernel call of the step, timed one by one.
+
+    python bench/cnn_profile.py [--steps 40] [--batch 64]
+
+The W3 network (bench/workloads.py): 28x28x1 -> Conv2D(32, 3, relu) -> MaxPooling2D(2) -> Conv2D(64, 3, relu) ->
+MaxPooling2D(2) -> Flatten -> Dense(10, softmax), Adam, sparse categorical crossentropy, float32.
+
+It builds the model with nbkeras, trains it with ``run_eagerly=True`` (the eager interpreter runs the same kernels,
+on the same buffers, in the same order as the compiled step) and wraps every kernel so that each call's wall time
+is recorded. A step's calls come in a fixed order, so call number i of every step is the same kernel call; the
+table gives, per call, the median over ``--steps`` steps (after a warm-up), and the sum. For comparison it also
+times whole compiled steps (``train_on_batch`` without run_eagerly), interleaved with the eager steps so that the
+machine's load hits both alike: the difference is the eager interpreter's Python overhead (a few us per call).
+Runs at NumPy's/nbkeras's one thread (nbkeras's default); prints the load average, since other jobs share the
+machine.
+"""
+
+import argparse
+import os
+import statistics
+import time
+
+import numpy as np
+
+import nbkeras as keras
+
+
+def build(run_eagerly):
+    keras.utils.set_random_seed(0)
+    L = keras.layers
+    model = keras.Sequential([keras.Input((28, 28, 1)), L.Conv2D(32, 3, activation="relu"), L.MaxPooling2D(2),
+                              L.Conv2D(64, 3, activation="relu"), L.MaxPooling2D(2), L.Flatten(),
+                              L.Dense(10, activation="softmax")])
+    model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="sparse_categorical_crossentropy",
+                  run_eagerly=run_eagerly)
+    return model
+
+
+def label_calls(program):
+    """One label per kernel call of a training step, in the order the eager interpreter runs them."""
+    labels = []
+    for section in ("forward", "metrics", "backward", "update"):
+        for call in program.sections[section]:
+            shapes = []
+            for a in call.args:
+                dims = getattr(a, "dims", None)
+                if dims and len(dims) >= 2:
+                    shapes.append("x".join(str(d) for d in dims))
+            hint = f" [{', '.join(shapes[:2])}]" if shapes else ""
+            labels.append(f"{section:8s} {call.fn}{hint}")
+    return labels
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--steps", type=int, default=40)
+    parser.add_argument("--batch", type=int, default=64)
+    a = parser.parse_args(argv)
+    rng = np.random.default_rng(0)
+    x = rng.random((a.batch, 28, 28, 1)).astype("float32")
+    y = rng.integers(0, 10, a.batch)
+    load = " / ".join(f"{v:.2f}" for v in os.getloadavg())
+    print(f"W3 step, batch {a.batch}, float32, {a.steps} steps; load average at start: {load}")
+
+    eager, compiled = build(True), build(False)
+    eager.train_on_batch(x, y)  # builds the plan and engine, compiles every kernel
+    compiled.train_on_batch(x, y)
+    engine = eager._engine
+    run = engine._run
+    labels = label_calls(engine.plan.program)
+    record = []
+
+    def timed(fn):
+        def wrapper(*args):
+            t = time.perf_counter()
+            fn(*args)
+            record.append(time.perf_counter() - t)
+        return wrapper
+
+    run._fns = {name: timed(fn) for name, fn in run._fns.items()}
+    per_call = [[] for _ in labels]
+    eager_steps, compiled_steps = [], []
+    for _ in range(a.steps):
+        record.clear()
+        t = time.perf_counter()
+        eager.train_on_batch(x, y)
+        eager_steps.append(time.perf_counter() - t)
+        if len(record) != len(labels):
+            raise RuntimeError(f"expected {len(labels)} kernel calls per step, recorded {len(record)}")
+        for i, dt in enumerate(record):
+            per_call[i].append(dt)
+        t = time.perf_counter()
+        compiled.train_on_batch(x, y)
+        compiled_steps.append(time.perf_counter() - t)
+
+    medians = [statistics.median(v) for v in per_call]
+    total = sum(medians)
+    print(f"\n  {'#':>2s}  {'kernel call':70s} {'median us':>10s} {'share':>6s}")
+    for i, (label, med) in enumerate(zip(labels, medians)):
+        print(f"  {i:2d}  {label:70s} {med * 1e6:10.1f} {med / total:6.1%}")
+    print(f"\n  sum of the per-call medians      {total * 1e3:8.3f} ms  ({a.batch / total:,.0f} samples/s)")
+    es, cs = statistics.median(eager_steps), statistics.median(compiled_steps)
+    print(f"  eager train_on_batch, median     {es * 1e3:8.3f} ms")
+    print(f"  compiled train_on_batch, median  {cs * 1e3:8.3f} ms  ({a.batch / cs:,.0f} samples/s)")
+    groups = {}
+    for label, med in zip(labels, medians):
+        fn = label.split()[1]
+        groups[fn] = groups.get(fn, 0.0) + med
+    print("\n  by kernel:")
+    for fn, t in sorted(groups.items(), key=lambda kv: -kv[1]):
+        print(f"    {fn:40s} {t * 1e6:10.1f} us {t / total:6.1%}")
+    load = " / ".join(f"{v:.2f}" for v in os.getloadavg())
+    print(f"\nload average at end: {load}")
+
+
+if __name__ == "__main__":
+    main()
