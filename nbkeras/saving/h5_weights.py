@@ -35,8 +35,6 @@ def _class_key(obj):
 
 def walk(model, path=""):
     """(group path, object, variables) for the model and, recursively, its layers, in Keras's order."""
-    from ..models.functional import Model
-
     yield path, model, []
     used, seen = {}, set()
     for layer in model.layers:
@@ -49,11 +47,37 @@ def walk(model, path=""):
         if id(layer) in seen:
             continue
         seen.add(id(layer))
-        sub = f"{path}/layers/{key}" if path else f"layers/{key}"
-        if isinstance(layer, Model):
-            yield from walk(layer, sub)
-        else:
-            yield sub, layer, layer.weights
+        yield from _walk_layer(layer, f"{path}/layers/{key}" if path else f"layers/{key}")
+
+
+class _Cell:
+    """Stands for the cell object of a Keras RNN layer, which owns the variables in Keras's files."""
+
+    def __init__(self, name):
+        self.name = name
+
+
+def _walk_layer(layer, path):
+    """Where Keras keeps a layer's variables: RNN layers in their ``cell``, wrappers in their inner layers
+    (``Bidirectional``: ``backward_layer`` then ``forward_layer``, Keras's alphabetical walk; ``TimeDistributed``:
+    ``layer``), nested models under their own ``layers``."""
+    from ..layers import GRU, LSTM, Bidirectional, SimpleRNN, TimeDistributed
+    from ..models.functional import Model
+
+    if isinstance(layer, Model):
+        yield from walk(layer, path)
+    elif isinstance(layer, Bidirectional):
+        yield path, layer, []
+        yield from _walk_layer(layer.backward_layer, f"{path}/backward_layer")
+        yield from _walk_layer(layer.forward_layer, f"{path}/forward_layer")
+    elif isinstance(layer, TimeDistributed):
+        yield path, layer, []
+        yield from _walk_layer(layer.layer, f"{path}/layer")
+    elif isinstance(layer, (SimpleRNN, LSTM, GRU)):
+        yield path, layer, []
+        yield f"{path}/cell", _Cell(f"{to_snake_case(type(layer).__name__)}_cell"), layer.weights
+    else:
+        yield path, layer, layer.weights
 
 
 def _vars_path(path):
@@ -135,7 +159,7 @@ def _plan_model(model, f, where, skip_mismatch):
         arrays = _read_group(group, f"{where}: {vpath}") if group is not None else []
         problem = None
         if len(arrays) != len(variables):
-            problem = (f"Layer {obj.name!r} ({type(obj).__name__}, at {path or '/'}) expected {len(variables)} "
+            problem = (f"Layer {obj.name!r} (at {path or '/'}) expected {len(variables)} "
                        f"variables, but received {len(arrays)} variables during loading from {where}")
         else:
             for var, arr in zip(variables, arrays):

@@ -303,8 +303,8 @@ def _accepted_arguments(cls):
 
 
 def _construct(cls, class_name, config):
-    """``cls.from_config(config)``; for nbkeras's own classes, keys Keras 3 writes that nbkeras does not take are
-    dropped when they hold inert values (None, False, ...) and refused otherwise."""
+    """``cls.from_config(config)``; for nbkeras's own classes, keys Keras 3 writes that nbkeras's signatures do not
+    name are dropped when they hold inert values (None, False, ...)."""
     builtin = any(table.get(class_name) is cls for table in builtin_classes().values())
     if builtin and hasattr(cls, "__init__"):
         accepted = _accepted_arguments(cls)
@@ -312,18 +312,17 @@ def _construct(cls, class_name, config):
             extra = [k for k in config if k not in accepted]
             for key in extra:
                 value = config[key]
-                if any(value is v or (type(value) is type(v) and value == v) for v in _INERT):
+                if key == "dtype" or any(value is v or (type(value) is type(v) and value == v) for v in _INERT):
                     del config[key]
-                elif key == "dtype":
-                    del config[key]
-                else:
-                    raise ValueError(f"{class_name}: the saved option {key}={value!r} is not supported by nbkeras")
+                # Other values pass through: some classes take options through **kwargs (RNN layers'
+                # zero_output_for_mask); one that does not raises in from_config, named below.
     if not hasattr(cls, "from_config"):
         raise ValueError(f"{class_name} has no from_config(): cannot build it from a config")
     try:
         return cls.from_config(config)
     except TypeError as e:
-        raise TypeError(f"{class_name} could not be built from its config {config!r}: {e}") from e
+        raise TypeError(f"{class_name} could not be built from its config (an option nbkeras does not support?) "
+                        f"{config!r}: {e}") from e
 
 
 # ------------------------------------------------------------------------------------------- model configs

@@ -39,8 +39,14 @@ def _cnn(k):
                         name="cnn")
 
 
+def _embedding_lstm(k):
+    return k.Sequential([k.Input((6,)), k.layers.Embedding(20, 4), k.layers.LSTM(5), k.layers.Dense(1)], name="el")
+
+
 def _data(kind, n=16, seed=0):
     rng = np.random.default_rng(seed)
+    if kind == "embedding_lstm":
+        return rng.integers(0, 20, (n, 6)).astype("float32"), rng.normal(size=(n, 1)).astype("float32")
     if kind == "mlp":
         return rng.normal(size=(n, 6)).astype("float32"), np.eye(3, dtype="float32")[rng.integers(0, 3, n)]
     if kind == "multi":
@@ -49,9 +55,9 @@ def _data(kind, n=16, seed=0):
     return rng.normal(size=(n, 8, 8, 1)).astype("float32"), np.eye(4, dtype="float32")[rng.integers(0, 4, n)]
 
 
-BUILDERS = {"mlp": _mlp, "multi": _multi, "cnn": _cnn}
+BUILDERS = {"mlp": _mlp, "multi": _multi, "cnn": _cnn, "embedding_lstm": _embedding_lstm}
 LOSSES = {"mlp": "categorical_crossentropy", "multi": ["mse", "categorical_crossentropy"],
-          "cnn": "categorical_crossentropy"}
+          "cnn": "categorical_crossentropy", "embedding_lstm": "mse"}
 
 
 def _outputs(y):
@@ -120,6 +126,24 @@ def test_weights_file_both_ways(tmp_path):
     nm2.save_weights(tmp_path / "n.weights.h5")
     km.load_weights(tmp_path / "n.weights.h5")
     np.testing.assert_allclose(km.predict(x, verbose=0), nm2.predict(x, verbose=0), rtol=1e-5, atol=1e-5)
+
+
+def test_recurrent_wrappers_weights_from_keras(tmp_path):
+    """Keras keeps RNN variables in the layer's cell and wrapped layers under their attribute names
+    (layers/bidirectional/forward_layer/cell/vars, layers/time_distributed/layer/vars)."""
+    def build(k):
+        return k.Sequential([k.Input((4, 3)), k.layers.TimeDistributed(k.layers.Dense(2)),
+                             k.layers.Bidirectional(k.layers.GRU(3, return_sequences=True)), k.layers.SimpleRNN(2)])
+
+    x = np.random.default_rng(0).normal(size=(5, 4, 3)).astype("float32")
+    km = build(keras3)
+    km.save(tmp_path / "r.keras")
+    nm = nbkeras.models.load_model(tmp_path / "r.keras")
+    np.testing.assert_allclose(nm.predict(x, verbose=0), km.predict(x, verbose=0), rtol=1e-5, atol=1e-5)
+    nm.save_weights(tmp_path / "r.weights.h5")
+    km2 = build(keras3)
+    km2.load_weights(tmp_path / "r.weights.h5")
+    np.testing.assert_allclose(km2.predict(x, verbose=0), km.predict(x, verbose=0), rtol=1e-6, atol=1e-6)
 
 
 def test_keras_reads_nbkeras_custom_layer_registration(tmp_path):
