@@ -26,7 +26,8 @@ class LSTM(RNNLayer):
         self._setup(units, activation, recurrent_activation, use_bias, kernel_initializer, recurrent_initializer,
                     bias_initializer, kernel_regularizer, recurrent_regularizer, bias_regularizer, kernel_constraint,
                     recurrent_constraint, bias_constraint, dropout, recurrent_dropout, seed, return_sequences,
-                    return_state, go_backwards, stateful, unroll, dict(kwargs, activity_regularizer=activity_regularizer))
+                    return_state, go_backwards, stateful, unroll,
+                    dict(kwargs, activity_regularizer=activity_regularizer))
 
     def _bias_initializer(self):
         if not self.unit_forget_bias:

@@ -19,7 +19,8 @@ class SimpleRNN(RNNLayer):
         self._setup(units, activation, None, use_bias, kernel_initializer, recurrent_initializer, bias_initializer,
                     kernel_regularizer, recurrent_regularizer, bias_regularizer, kernel_constraint,
                     recurrent_constraint, bias_constraint, dropout, recurrent_dropout, seed, return_sequences,
-                    return_state, go_backwards, stateful, unroll, dict(kwargs, activity_regularizer=activity_regularizer))
+                    return_state, go_backwards, stateful, unroll,
+                    dict(kwargs, activity_regularizer=activity_regularizer))
 
     def _forward_call(self, ctx, r):
         k, rk, b = self._weight_refs(ctx)
