@@ -307,7 +307,8 @@ class LayerContext:
         """The gradient view of a trainable variable, or None for a frozen one."""
         if not self.trainable(var):
             return None
-        self._b._weights_written.append(var)
+        if self._d is not None:  # asked for in a backward description: this call writes it
+            self._b._weights_written.append(var)
         return Grad(var, dims)
 
     def grad_or_empty(self, var, dims=None):

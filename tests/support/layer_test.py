@@ -84,6 +84,13 @@ def check_description(make_layer, input_shapes, seed=0, check_gradients=True, in
             model.set_weights(w0)
             keras.utils.set_random_seed(seed + 1)  # the same dropout uniforms in both runs
             loss = model.train_on_batch(xs, targets)
+            first_grads = [v.grad.copy() for v in model.trainable_weights]
+            model.set_weights(w0)
+            keras.utils.set_random_seed(seed + 1)
+            loss = model.train_on_batch(xs, targets)  # a second step must overwrite, not add to, the gradients
+            for v, g in zip(model.trainable_weights, first_grads):
+                np.testing.assert_array_equal(v.grad, g, err_msg=f"{v.path}: the second step's gradient differs "
+                                                                 f"(accumulated onto the first?)")
             runs[eager] = dict(
                 loss=np.asarray(loss),
                 grads=[v.grad.copy() for v in model.trainable_weights],
