@@ -297,8 +297,10 @@ class Model(ModelSavingMixin, Trainer, Layer):
         print_summary(self, line_length, positions, print_fn, expand_nested, show_trainable, layer_range)
 
     def get_config(self):
-        return {"name": self.name, "trainable": self.trainable,
-                "layers": [{"class_name": type(la).__name__, "config": la.get_config()} for la in self.layers]}
+        """Keras 3's functional config (layers with their inbound nodes, input and output layers)."""
+        from ..saving.serialization import model_config
+
+        return model_config(self)
 
 
 def _symbolic_like(data):

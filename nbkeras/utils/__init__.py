@@ -5,6 +5,7 @@ import numpy as np
 from .. import backend
 from .progbar import Progbar
 from .sequence_utils import pad_sequences
+from ..saving.plot_model import model_to_dot, plot_model  # noqa: E402
 
 
 def set_random_seed(seed):
