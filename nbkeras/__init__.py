@@ -6,7 +6,7 @@
 __version__ = "0.1.0"
 
 from . import (activations, backend, callbacks, constraints, initializers, layers, losses, metrics, models, optimizers,
-               regularizers, utils)
+               preprocessing, regularizers, utils)
 from .layers import Input
 from .models import Model, Sequential
 from . import saving  # noqa: E402,F401

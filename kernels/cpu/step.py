@@ -137,3 +137,19 @@ def state_accumulate(values, state, mean, sign):
         if mean:
             acc = acc / rows if rows > 0 else 0.0
         state[j] += sign * acc
+
+
+@kernel
+def masked_weights(weights, mask, rescale, out):
+    """Keras's apply_mask for a loss: out = weights * mask, where for the mean reductions (``rescale``) the mask
+    is first scaled by total / (valid + 1e-7) so the loss averages over the unmasked steps only."""
+    if weights.shape[0] != mask.shape[0] or out.shape[0] != mask.shape[0]:
+        raise ValueError("masked_weights: weights, mask and out must have one length")
+    scale = 1.0
+    if rescale:
+        valid = 0.0
+        for i in range(mask.shape[0]):
+            valid += mask[i]
+        scale = mask.shape[0] / (valid + 1e-7)
+    for i in range(out.shape[0]):
+        out[i] = weights[i] * out.dtype.type(mask[i] * scale)

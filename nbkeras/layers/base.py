@@ -528,6 +528,10 @@ class Layer:
         node_index = len(self._inbound_nodes)
         outs = [KerasTensor(s, self.dtype, name=self.name, history=(self, node_index, i)) for i, s in enumerate(shapes)]
         self._inbound_nodes.append(Node(self, tensors, outs))
+        mask = getattr(tensors[0], "_keras_mask", None)
+        if mask is not None and self.supports_masking and not multiple and len(outs[0].shape) > 1 and \
+                outs[0].shape[1] == tensors[0].shape[1]:
+            outs[0]._keras_mask = mask  # Keras's pass-through of a time-step mask (Dense on 3-D, Dropout, ...)
         return outs if multiple else outs[0]
 
     def _call_eager(self, inputs, training):
@@ -566,6 +570,8 @@ class Layer:
     aliases_input = False
     #: True for the nodes keras.ops records (operations, not layers: not listed in ``model.layers``).
     _is_op = False
+    #: Whether a time-step mask on the input passes through to the output (Keras's ``supports_masking``).
+    supports_masking = False
     #: False for layers whose outputs carry no gradient (a mask computed from token ids).
     differentiable = True
 

@@ -22,6 +22,8 @@ class Dense(Layer):
     Weights: kernel (in, units), bias (units,), in Keras's order and layout.
     """
 
+    supports_masking = True
+
     def __init__(self, units, activation=None, use_bias=True, kernel_initializer="glorot_uniform",
                  bias_initializer="zeros", kernel_regularizer=None, bias_regularizer=None,
                  activity_regularizer=None, kernel_constraint=None, bias_constraint=None, lora_rank=None, **kwargs):
@@ -119,6 +121,8 @@ class Dense(Layer):
 class Activation(Layer):
     """Applies an activation function to its input."""
 
+    supports_masking = True
+
     def __init__(self, activation, **kwargs):
         super().__init__(**kwargs)
         self.activation = activations_module.get(activation)
@@ -148,6 +152,8 @@ class Activation(Layer):
 
 class Dropout(Layer):
     """Inverted dropout at training time (kept units scaled by 1 / (1 - rate)); the identity at inference."""
+
+    supports_masking = True
 
     def __init__(self, rate, noise_shape=None, seed=None, **kwargs):
         super().__init__(**kwargs)

@@ -94,7 +94,9 @@ class Model(ModelSavingMixin, Trainer, Layer):
             layer = t._keras_history[0]
             if not isinstance(layer, InputLayer):
                 raise ValueError(f"Model inputs must come from Input(); {t!r} was produced by layer {layer.name!r}")
-        nodes, first_seen = _walk(self.outputs)
+        # An output's time-step mask (Keras weights its loss by it) is computed with the graph.
+        masks = [t._keras_mask for t in self.outputs if getattr(t, "_keras_mask", None) is not None]
+        nodes, first_seen = _walk(self.outputs + masks)
         input_ids = {id(t) for t in self.inputs}
         available = set(input_ids)
         for node in nodes:
@@ -110,7 +112,8 @@ class Model(ModelSavingMixin, Trainer, Layer):
             available.update(id(t) for t in node.outputs)
         self._nodes = [n for n in nodes if not isinstance(n.layer, InputLayer)]
         # ops recorded in the graph (keras.ops on symbolic tensors) are operations, not layers (as in Keras 3)
-        self._layers = [la for la in self._order_layers(nodes, first_seen) if not getattr(la, "_is_op", False)]
+        self._layers = [la for la in self._order_layers(nodes, first_seen)
+                        if not getattr(la, "_is_op", False) and not getattr(la, "_hidden", False)]
         names = [layer.name for layer in self._layers]
         for n in names:
             if names.count(n) > 1:

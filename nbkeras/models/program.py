@@ -538,6 +538,14 @@ def _losses_and_metrics(b, graph, outputs, fbuf):
             return View(ybuf) if sparse else View(ybuf, (last_dim,))
 
         op.traced = None
+        loss_w = View(wbuf)
+        mask = getattr(graph.outputs[op.index], "_keras_mask", None)
+        if op.loss_spec is not None and mask is not None and id(mask) in fbuf and \
+                fbuf[id(mask)].width == op.rows_per_sample:
+            # Keras weights the loss of a masked output (return_sequences after a mask) by its mask.
+            loss_w = View(b.buffer("mw", op.rows_per_sample))
+            b.emit("step.masked_weights", View(wbuf), View(fbuf[id(mask)]),
+                   Const(op.reduction in ("sum_over_batch_size", "mean")), loss_w)
         if op.loss_spec is not None:
             spec = op.loss_spec
             if spec.traced:
@@ -550,7 +558,7 @@ def _losses_and_metrics(b, graph, outputs, fbuf):
             else:
                 vals = View(b.buffer("v", op.rows_per_sample))
                 b.emit(spec.forward_kernel, y_view(spec.sparse), yp, vals, *map(Const, spec.args))
-            b.emit("step.loss_accumulate", vals, View(wbuf), Const(_REDUCTION_CODES[op.reduction]),
+            b.emit("step.loss_accumulate", vals, loss_w, Const(_REDUCTION_CODES[op.reduction]),
                    Const(op.loss_weight), Arg("B"), Arg("acc"), StateSlot(op.tracker_offset))
         ones = None
         for m in op.metrics:
@@ -573,7 +581,7 @@ def _losses_and_metrics(b, graph, outputs, fbuf):
                 mv = View(b.buffer("m", op.rows_per_sample))
                 b.emit(m.spec.forward_kernel, y_view(m.spec.sparse), yp, mv, *map(Const, m.spec.args))
             b.emit("metrics.mean_update", StateSlot(m.offset), mv, View(wbuf) if m.weighted else Arg("empty1"))
-        targets.append((y_view, View(wbuf)))
+        targets.append((y_view, loss_w))
     # Keras adds the penalties of trainable weights (unscaled) and of layer outputs (divided by the batch size)
     # to the loss, in fit and evaluate alike, after the per-output losses.
     for var, (l1, l2) in _weight_penalties(b):

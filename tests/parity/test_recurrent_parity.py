@@ -118,10 +118,6 @@ def test_same_outputs_and_same_step(case):
     assert len(got[0]) == len(want[0])
     for a, b in zip(want[0], got[0]):
         np.testing.assert_allclose(b, a, rtol=1e-4, atol=1e-5, err_msg="outputs differ")
-    if case[0] in ("masked", "ids") and case[2].get("return_sequences"):
-        # Measured: Keras's loss here is sum(mask * per-step loss) / sum(mask) over the output's _keras_mask.
-        pytest.xfail("Keras 3 weights the loss by the model output's mask (_keras_mask): the mean over unmasked "
-                     "steps; nbkeras's trainer does not apply output masks to losses yet")
     np.testing.assert_allclose(got[1], want[1], rtol=1e-4, atol=1e-5, err_msg="losses differ")
     assert [w.shape for w in got[2]] == [w.shape for w in want[2]]
     for i, (a, b) in enumerate(zip(want[2], got[2])):
