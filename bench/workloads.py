@@ -12,6 +12,9 @@ Workloads (see the issue that defines them):
       60,000 synthetic samples labelled by a fixed random teacher network, batch 128, one epoch after a warm-up.
   W2  the same at batch 32.
   W4  Dense 8-16 tanh-1, MSE, SGD 0.01 momentum 0.9, 100,000 samples, batch 32.
+  W6  GRU(32) over 40 time steps of 1 feature, Dense(10) softmax, sparse CE, Adam, 10,000 sequences, batch 100.
+  W7  Embedding(10000, 64) -> LSTM(64) -> Dense(1) sigmoid over 100 token ids, binary CE, Adam, 3,200 sequences,
+      batch 32.
   W3  CNN on 28x28x1: Conv2D(32, 3, relu), MaxPooling2D(2), Conv2D(64, 3, relu), MaxPooling2D(2), Flatten,
       Dense(10, softmax); sparse categorical crossentropy, Adam 1e-3, 6,000 synthetic images labelled by a fixed
       random linear teacher, batch 64. PyTorch's loop runs the same network in NCHW with its default threads.
@@ -33,6 +36,8 @@ WORKLOADS = {
                batch=32),
     "W4": dict(sizes=(8, 16, 1), acts=("tanh", "linear"), loss="mse", opt="sgd", n=100000, batch=32),
     "W3": dict(cnn=True, sizes=(784, 10), loss="sparse_ce", opt="adam", n=6000, batch=64),
+    "W6": dict(rnn="gru", sizes=(40, 10), loss="sparse_ce", opt="adam", n=10000, batch=100),
+    "W7": dict(rnn="lstm", sizes=(100, 1), loss="bce", opt="adam", n=3200, batch=32),
 }
 
 
@@ -40,6 +45,12 @@ def make_data(spec, seed=0):
     """Inputs ~ N(0, 1); targets from a fixed random teacher network of the same shape (labels by argmax)."""
     rng = np.random.default_rng(seed)
     sizes = spec["sizes"]
+    if spec.get("rnn") == "gru":
+        x = rng.normal(size=(spec["n"], 40, 1)).astype("float32")
+        return x, (np.abs(np.cumsum(x[:, :, 0], axis=1)[:, -1]) * 3).astype("int64").clip(0, 9)
+    if spec.get("rnn") == "lstm":
+        x = rng.integers(1, 10000, size=(spec["n"], 100)).astype("int64")
+        return x, (x[:, :50].mean(axis=1) > 5000).astype("float32").reshape(-1, 1)
     if spec.get("cnn"):
         x = rng.random(size=(spec["n"], 28, 28, 1)).astype("float32")
         teacher = rng.normal(size=(784, 10)).astype("float32")
@@ -67,7 +78,12 @@ class KerasScriptRunner:
             os.environ.setdefault("KERAS_BACKEND", "jax")
         keras = __import__(self.module)
         keras.utils.set_random_seed(0)
-        if spec.get("cnn"):
+        if spec.get("rnn") == "gru":
+            layers = [keras.Input((40, 1)), keras.layers.GRU(32), keras.layers.Dense(10, activation="softmax")]
+        elif spec.get("rnn") == "lstm":
+            layers = [keras.Input((100,)), keras.layers.Embedding(10000, 64), keras.layers.LSTM(64),
+                      keras.layers.Dense(1, activation="sigmoid")]
+        elif spec.get("cnn"):
             L = keras.layers
             layers = [keras.Input((28, 28, 1)), L.Conv2D(32, 3, activation="relu"), L.MaxPooling2D(2),
                       L.Conv2D(64, 3, activation="relu"), L.MaxPooling2D(2), L.Flatten(),
@@ -78,7 +94,7 @@ class KerasScriptRunner:
                 layers.append(keras.layers.Dense(units, activation=act))
         self.model = keras.Sequential(layers)
         opt = keras.optimizers.Adam(1e-3) if spec["opt"] == "adam" else keras.optimizers.SGD(0.01, momentum=0.9)
-        loss = "sparse_categorical_crossentropy" if spec["loss"] == "sparse_ce" else "mse"
+        loss = {"sparse_ce": "sparse_categorical_crossentropy", "bce": "binary_crossentropy"}.get(spec["loss"], "mse")
         self.model.compile(optimizer=opt, loss=loss)
         self.x, self.y, self.batch = x, y, spec["batch"]
 
@@ -103,12 +119,24 @@ class TorchRunner:
         torch.manual_seed(0)
         mods = []
         sizes = spec["sizes"]
+        self.rnn = None
+        if spec.get("rnn"):
+            nn = torch.nn
+            if spec["rnn"] == "gru":
+                self.rnn = nn.GRU(1, 32, batch_first=True)
+                self.embed = None
+                head = nn.Linear(32, 10)
+            else:
+                self.rnn = nn.LSTM(64, 64, batch_first=True)
+                self.embed = nn.Embedding(10000, 64)
+                head = nn.Linear(64, 1)
+            mods = [head]
         if spec.get("cnn"):
             nn = torch.nn
             mods = [nn.Conv2d(1, 32, 3), nn.ReLU(), nn.MaxPool2d(2), nn.Conv2d(32, 64, 3), nn.ReLU(), nn.MaxPool2d(2),
                     nn.Flatten(), nn.Linear(64 * 5 * 5, 10)]
             x = np.ascontiguousarray(x.transpose(0, 3, 1, 2))  # PyTorch's NCHW
-        for i, act in enumerate(() if spec.get("cnn") else spec["acts"]):
+        for i, act in enumerate(() if spec.get("cnn") or spec.get("rnn") else spec["acts"]):
             mods.append(torch.nn.Linear(sizes[i], sizes[i + 1]))
             if act == "relu":
                 mods.append(torch.nn.ReLU())
@@ -116,13 +144,25 @@ class TorchRunner:
                 mods.append(torch.nn.Tanh())
         self.torch = torch
         self.model = torch.nn.Sequential(*mods)  # softmax is folded into cross_entropy, as PyTorch users write it
-        params = self.model.parameters()
+        params = list(self.model.parameters())
+        if self.rnn is not None:
+            params += list(self.rnn.parameters()) + (list(self.embed.parameters()) if self.embed is not None else [])
         self.opt = torch.optim.Adam(params, lr=1e-3, eps=1e-7) if spec["opt"] == "adam" else torch.optim.SGD(
             params, lr=0.01, momentum=0.9)
-        self.loss = torch.nn.functional.cross_entropy if spec["loss"] == "sparse_ce" else torch.nn.functional.mse_loss
+        F = torch.nn.functional
+        self.loss = {"sparse_ce": F.cross_entropy, "bce": F.binary_cross_entropy_with_logits}.get(spec["loss"],
+                                                                                                   F.mse_loss)
         self.x = torch.from_numpy(x)
         self.y = torch.from_numpy(y)
         self.batch = spec["batch"]
+
+    def forward(self, x):
+        if self.rnn is None:
+            return self.model(x)
+        if self.embed is not None:
+            x = self.embed(x)
+        out, _ = self.rnn(x)
+        return self.model(out[:, -1])
 
     def epoch(self):
         torch = self.torch
@@ -131,7 +171,7 @@ class TorchRunner:
         for b0 in range(0, n, self.batch):
             idx = perm[b0:b0 + self.batch]
             self.opt.zero_grad(set_to_none=True)
-            loss = self.loss(self.model(self.x[idx]), self.y[idx])
+            loss = self.loss(self.forward(self.x[idx]), self.y[idx])
             loss.backward()
             self.opt.step()
 
@@ -168,9 +208,16 @@ def worker(name, workload, conn):
         t = time.perf_counter()
         runner.epoch()
         conn.send(time.perf_counter() - t)
-    import resource
+    conn.send(_peak_rss_mib())
 
-    conn.send(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)  # peak RSS, MiB
+
+def _peak_rss_mib():
+    """This process's peak resident set (VmHWM: per address space, unlike ru_maxrss, which survives exec)."""
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    return float("nan")
 
 
 def versions():
