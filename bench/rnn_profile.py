@@ -1,8 +1,8 @@
 """Time the recurrent kernels alone on the shapes of workloads W6 and W7 (forward, backward; medians).
 
 W6: GRU(32), T=40, D=1, N=100, reset_after (Keras 3's default). W7: LSTM(64), T=100, D=64, N=32.
-Float32, no masks or dropout, dx computed for W7's... no: W7's LSTM sits on an Embedding (no dx needed
-by the trainer? it is: the embedding takes the gradient), so dx is computed in both.
+Float32, no masks or dropout, dx computed in both (the timing is of the kernel alone, not of the trainer).
+--save / --compare write and check the outputs against an earlier run (to see that a change kept the numbers).
 
     .venv/bin/python bench/rnn_profile.py [--repeats 30]
 """
