@@ -106,6 +106,12 @@ def _configure_threads():
     wanted = policy.REQUESTED_THREADS
     if wanted is not None and wanted < numba.config.NUMBA_NUM_THREADS:
         numba.set_num_threads(wanted)
+    # Start numba's thread pool now. A parallel kernel compiled into a caller (a generated train step) and then
+    # loaded from the disk cache does not start it itself: without this, the first cached step that reaches a
+    # prange segfaulted (reproduced: the second process to run the same CNN crashed in its first predict).
+    from numba.np.ufunc import parallel as _parallel
+
+    _parallel._launch_threads()
 
 
 _configure_threads()
