@@ -65,8 +65,10 @@ so gemm stays (with NBKERAS_GEMM=numba, the numba GEMM copying the strided views
 Forward, two further changes (bench/rnn_profile.py, forward alone, float32, medians; same loaded machine):
 the input product x K (+ bias) runs for every step before the loop, one (T, D) @ (D, kU) product per sample
 (``_project_inputs``), leaving only the recurrent product inside it; and the activations run over whole gate
-rows, float32 tanh/sigmoid in plain arithmetic that vectorises (``_tanh_row32``; math.tanh/exp cost ~14 ns an
-element, ~10x the arithmetic). LSTM(64) T=100 N=32: 10.7 -> 5.9 ms; GRU(32) T=40 N=100: 3.3 -> 2.0 ms.
+rows, in place, float32 tanh/sigmoid in plain arithmetic that vectorises (``_tanh_row32``; math.tanh/exp cost
+~14 ns an element, the vector loop ~0.3 ns). LSTM(64) T=100 N=32: 10.7 -> 2.7 ms; GRU(32) T=40 N=100:
+3.3 -> 1.05 ms. (An activation loop reading one array and writing another lost half of that: called in place,
+LLVM's runtime overlap check failed and it ran the scalar copy of the loop.)
 Outside ``compute_threads`` OpenBLAS may run its own threads on these small products; on the
 loaded machine that made the LSTM forward alone take 0.7-3.6 s (spin-waiting threads), so callers should run
 these kernels inside ``compute_threads`` as the trainer does.
@@ -168,9 +170,10 @@ _TA2 = 1.0 / 63.0
 
 
 @kernel
-def _tanh_row32(src, dst, pre, scale, shift):
-    """dst[j] = shift + scale * tanh(8 * pre * src[j]) in the arithmetic above (src may be dst)."""
-    f = dst.dtype.type
+def _tanh_row32(a, pre, scale, shift):
+    """a[j] = shift + scale * tanh(8 * pre * a[j]) in the arithmetic above, in place (with a separate source
+    array LLVM adds a runtime overlap check, and an in-place call then takes the scalar loop: 5x slower)."""
+    f = a.dtype.type
     one = f(1.0)
     two = f(2.0)
     lim = f(1.125)
@@ -181,8 +184,8 @@ def _tanh_row32(src, dst, pre, scale, shift):
     pr = f(pre)
     sc = f(scale)
     sh = f(shift)
-    for j in range(dst.shape[0]):
-        v = src[j] * pr
+    for j in range(a.shape[0]):
+        v = a[j] * pr
         v = lim if v > lim else v
         v = -lim if v < -lim else v
         s = v * v
@@ -194,20 +197,20 @@ def _tanh_row32(src, dst, pre, scale, shift):
         y = p / q
         y = one if y > one else y
         y = -one if y < -one else y
-        dst[j] = sh + sc * y
+        a[j] = sh + sc * y
 
 
 @kernel
-def _act_row(code, src, dst):
-    """dst = activation ``code`` of src elementwise over 1-D rows (src may be dst); float32 tanh and sigmoid
-    take the vectorised arithmetic of ``_tanh_row32``."""
-    if dst.itemsize == 4 and code == 1:
-        _tanh_row32(src, dst, 0.125, 1.0, 0.0)
-    elif dst.itemsize == 4 and code == 2:
-        _tanh_row32(src, dst, 0.0625, 0.5, 0.5)
+def _act_row(code, a):
+    """a = activation ``code`` of a, elementwise in place over a 1-D row; float32 tanh and sigmoid take the
+    vectorised arithmetic of ``_tanh_row32``."""
+    if a.itemsize == 4 and code == 1:
+        _tanh_row32(a, 0.125, 1.0, 0.0)
+    elif a.itemsize == 4 and code == 2:
+        _tanh_row32(a, 0.0625, 0.5, 0.5)
     else:
-        for j in range(dst.shape[0]):
-            dst[j] = _act(code, src[j])
+        for j in range(a.shape[0]):
+            a[j] = _act(code, a[j])
 
 
 # ------------------------------------------------------------------------------------ shared helpers
@@ -449,7 +452,7 @@ def simple_rnn_forward(x, h0, kernel, recurrent_kernel, bias, mask, dmask_x, dma
         for i in range(n):
             row = c3[i, t]
             keep = _keep(mask, i, t)
-            _act_row(activation, row[0:u], row[0:u])
+            _act_row(activation, row[0:u])
             for j in range(u):
                 y = row[j]
                 if keep:
@@ -546,24 +549,28 @@ def lstm_forward(x, h0, c0, kernel, recurrent_kernel, bias, mask, dmask_x, dmask
         for i in range(n):
             row = c3[i, t]
             keep = _keep(mask, i, t)
-            _act_row(recurrent_activation, row[0:2 * u], row[0:2 * u])
-            _act_row(activation, row[2 * u:3 * u], row[2 * u:3 * u])
-            _act_row(recurrent_activation, row[3 * u:4 * u], row[3 * u:4 * u])
+            _act_row(recurrent_activation, row[0:2 * u])
+            _act_row(activation, row[2 * u:3 * u])
+            _act_row(recurrent_activation, row[3 * u:4 * u])
             ct = c_t[i]
             for j in range(u):
                 row[5 * u + j] = row[u + j] * ct[j] + row[j] * row[2 * u + j]  # c', activated below
             if keep:
                 for j in range(u):
                     ct[j] = row[5 * u + j]
-            _act_row(activation, row[5 * u:6 * u], row[5 * u:6 * u])
+            _act_row(activation, row[5 * u:6 * u])
             ht = h_t[i]
+            out = seq[i, s]
             if keep:
                 for j in range(u):
                     ht[j] = row[3 * u + j] * row[5 * u + j]
-                    seq[i, s, j] = ht[j]
+                    out[j] = ht[j]
+            elif zero_output_for_mask:
+                for j in range(u):
+                    out[j] = 0.0
             else:
                 for j in range(u):
-                    seq[i, s, j] = 0.0 if zero_output_for_mask else ht[j]
+                    out[j] = ht[j]
             for j in range(u):
                 row[4 * u + j] = ct[j]
                 row[6 * u + j] = ht[j]
@@ -688,32 +695,50 @@ def gru_forward(x, h0, kernel, recurrent_kernel, bias, mask, dmask_x, dmask_h, a
             _project(h_t, mh_zr, recurrent_kernel[:, 0:2 * u], 0.0, mi[:, 0:2 * u], hs, u)
         for i in range(n):
             row = c3[i, t]
+            mrow = mi[i]
+            ht = h_t[i]
             for j in range(2 * u):
-                row[j] += mi[i, j]
-            _act_row(recurrent_activation, row[0:2 * u], row[0:2 * u])
-            for j in range(u):
-                if reset_after:
-                    row[3 * u + j] = mi[i, 2 * u + j]
-                else:
-                    row[3 * u + j] = row[u + j] * h_t[i, j] * _mask_value(dmask_h, 2, i, j)
+                row[j] += mrow[j]
+            _act_row(recurrent_activation, row[0:2 * u])
+            if reset_after:
+                for j in range(u):
+                    row[3 * u + j] = mrow[2 * u + j]
+                    row[2 * u + j] += row[u + j] * mrow[2 * u + j]
+                _gru_state(row, ht, seq[i, s], _keep(mask, i, t), zero_output_for_mask, activation, u)
+            elif dmask_h.size == 0:
+                for j in range(u):
+                    row[3 * u + j] = row[u + j] * ht[j]
+            else:
+                for j in range(u):
+                    row[3 * u + j] = row[u + j] * ht[j] * _mask_value(dmask_h, 2, i, j)
         if not reset_after:
             gemm(False, False, 1.0, c3[:, t, 3 * u:4 * u], recurrent_kernel[:, 2 * u:3 * u], 0.0, mi[:, 2 * u:3 * u])
-        for i in range(n):
-            row = c3[i, t]
-            keep = _keep(mask, i, t)
-            for j in range(u):
-                row[2 * u + j] += row[u + j] * row[3 * u + j] if reset_after else mi[i, 2 * u + j]
-            _act_row(activation, row[2 * u:3 * u], row[2 * u:3 * u])
-            for j in range(u):
-                zg = row[j]
-                hh = row[2 * u + j]
-                if keep:
-                    h_t[i, j] = zg * h_t[i, j] + (1.0 - zg) * hh
-                    seq[i, s, j] = h_t[i, j]
-                else:
-                    seq[i, s, j] = 0.0 if zero_output_for_mask else h_t[i, j]
-                row[4 * u + j] = h_t[i, j]
+            for i in range(n):
+                row = c3[i, t]
+                mrow = mi[i]
+                for j in range(u):
+                    row[2 * u + j] += mrow[2 * u + j]
+                _gru_state(row, h_t[i], seq[i, s], _keep(mask, i, t), zero_output_for_mask, activation, u)
 
+
+@kernel
+def _gru_state(row, ht, out, keep, zero_output_for_mask, activation, u):
+    """One sample's GRU step from its pre-activation candidate row[2U:3U] and gates: hh = act(.), the state
+    ht = z ht + (1 - z) hh if kept, the output row and the cached state."""
+    _act_row(activation, row[2 * u:3 * u])
+    if keep:
+        for j in range(u):
+            zg = row[j]
+            ht[j] = zg * ht[j] + (1.0 - zg) * row[2 * u + j]
+            out[j] = ht[j]
+    elif zero_output_for_mask:
+        for j in range(u):
+            out[j] = 0.0
+    else:
+        for j in range(u):
+            out[j] = ht[j]
+    for j in range(u):
+        row[4 * u + j] = ht[j]
 
 @kernel
 def gru_backward(x, h0, kernel, recurrent_kernel, bias, mask, dmask_x, dmask_h, activation, recurrent_activation,
