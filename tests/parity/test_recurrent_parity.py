@@ -136,7 +136,7 @@ def test_dropout_does_nothing_at_inference(name):
 def test_stateful_first_call_and_reset(name):
     """Keras 3 on JAX does not carry a stateful layer's states from one predict() call to the next (its state
     variables are untracked, so the JAX trainer's stateless calls drop their updates); Keras 2 and TF do, and
-    nbkeras does (tests/layers/test_recurrent.py checks the carried states against the cell equations). Here:
+    nbkeras does (tests/layers/test_recurrent_layers.py checks the carried states against the cell equations). Here:
     the first call and the call after reset_states() agree with Keras."""
     results = []
     for k in (real, nbkeras):
