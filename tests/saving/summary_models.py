@@ -23,7 +23,20 @@ def cnn(k):
                          k.layers.Dense(10, activation="softmax", name="dense")], name="cnn")
 
 
-MODELS = {"mlp": mlp, "two_inputs": two_inputs, "cnn": cnn}
+def rnn(k):
+    return k.Sequential([k.Input((10,)), k.layers.Embedding(100, 8, name="embedding"), k.layers.LSTM(16, name="lstm"),
+                         k.layers.Dense(1, activation="sigmoid", name="dense")], name="rnn")
+
+
+def rnn_functional(k):
+    tokens = k.Input((10,), name="tokens")
+    h = k.layers.Embedding(100, 8, name="embedding")(tokens)
+    h = k.layers.LSTM(16, name="lstm")(h)
+    out = k.layers.Dense(1, activation="sigmoid", name="dense")(h)
+    return k.Model(tokens, out, name="rnn_functional")
+
+
+MODELS = {"mlp": mlp, "two_inputs": two_inputs, "cnn": cnn, "rnn": rnn, "rnn_functional": rnn_functional}
 #: (model, summary keyword arguments, compile and train one batch first?)
 SCENARIOS = [
     ("mlp", {}, False),
@@ -33,4 +46,8 @@ SCENARIOS = [
     ("cnn", {}, False),
     ("cnn", {"line_length": 60}, True),
     ("cnn", {"positions": [0.5, 0.7, 1.0], "line_length": 100}, False),
+    ("rnn", {}, False),
+    ("rnn", {"line_length": 64, "show_trainable": True}, True),
+    ("rnn_functional", {}, False),
+    ("rnn_functional", {"line_length": 80, "show_trainable": True}, True),
 ]
