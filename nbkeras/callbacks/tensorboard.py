@@ -119,7 +119,7 @@ class TensorBoard(Callback):
                              f"Received: update_freq={update_freq!r}")
         if isinstance(histogram_freq, bool) or not isinstance(histogram_freq, (int, np.integer)) or histogram_freq < 0:
             raise ValueError(f"TensorBoard: histogram_freq must be an int >= 0. Received: {histogram_freq!r}")
-        self.log_dir = os.fspath(log_dir) if not isinstance(log_dir, str) else log_dir
+        self.log_dir = os.fspath(log_dir)
         self.histogram_freq = int(histogram_freq)
         self.write_graph = write_graph
         self.write_images = write_images

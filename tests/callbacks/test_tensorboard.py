@@ -4,6 +4,7 @@ import builtins
 import glob
 import os
 import struct
+import zlib
 
 import numpy as np
 import pytest
@@ -204,7 +205,6 @@ def test_missing_extra_names_it(tmp_path, monkeypatch):
 
 
 def test_weight_images_are_valid_pngs(tmp_path, tbx):
-    zlib = pytest.importorskip("zlib")
     x, y = data(8)
     model = tiny_model()
     model.fit(x, y, batch_size=8, epochs=1, verbose=0,
