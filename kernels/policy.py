@@ -308,7 +308,7 @@ def read_trusted(path):
         fd = os.open(path, os.O_RDONLY | _O_NOFOLLOW | _O_CLOEXEC | getattr(os, "O_NONBLOCK", 0))
     except FileNotFoundError:
         raise
-    except OSError as exc:
+    except OSError:
         if os.path.islink(path):
             raise UntrustedCacheError(f"{path!r} is a symbolic link") from None
         raise

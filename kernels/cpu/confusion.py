@@ -23,7 +23,6 @@ Traps:
   defines differently); a NaN label is non-zero, hence positive, as in Keras.
 """
 
-import math
 
 import numpy as np
 

@@ -286,7 +286,6 @@ class Bidirectional(Layer):
         """Per side: (prefix, layer, inner context)."""
         k, has_mask = ctx.node._rnn_layout
         ins = ctx.node.inputs
-        mask = [ins[-1]] if has_mask else []
         n_merged = 2 if self.merge_mode is None else 1
         u = self.forward_layer.units
         sides = []

@@ -132,7 +132,6 @@ def as_targets(model, outs, y, dtype):
 
 
 def _layout_target(op, arr, dtype):
-    pred_tail = (op.rows_per_sample, op.last_dim)
     wants_sparse = ({op.loss_spec.sparse} if op.loss_spec is not None else set()) | {
         m.sparse for m in op.metrics if m.sparse is not None}
     if len(wants_sparse) > 1:

@@ -34,5 +34,5 @@ def test_keys_appearing_later_start_their_own_list(model):
 
 
 def test_params_are_stored(model):
-    cbs = CallbackList([], add_history=True, model=model, verbose=0, epochs=3, steps=4)
+    CallbackList([], add_history=True, model=model, verbose=0, epochs=3, steps=4)
     assert model.history.params == {"verbose": 0, "epochs": 3, "steps": 4}

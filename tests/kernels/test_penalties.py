@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from nbkeras.kernels.cpu import penalties
 from tests.support.gradcheck import assert_f32_close, check_gradient, upstream_like
-from tests.support.strategies import dims, floats_array, matrices, seeds, vectors
+from tests.support.strategies import dims, matrices, seeds, vectors
 
 EPS = 1e-7  # keras.backend.epsilon()
 factors = st.sampled_from([0.0, 0.01, 0.3, 1.5])

@@ -14,7 +14,6 @@ import pytest  # noqa: E402
 real = pytest.importorskip("keras")
 pytest.importorskip("jax")
 import nbkeras  # noqa: E402
-from nbkeras import backend  # noqa: E402
 
 if real.backend.backend() != "jax":
     pytest.skip("parity checks use Keras's JAX backend", allow_module_level=True)
