@@ -153,3 +153,25 @@ def masked_weights(weights, mask, rescale, out):
         scale = mask.shape[0] / (valid + 1e-7)
     for i in range(out.shape[0]):
         out[i] = weights[i] * out.dtype.type(mask[i] * scale)
+
+
+@kernel
+def extra_loss(values, mean, acc):
+    """acc[0] += a layer's add_loss() term: the sum of ``values`` over rows and columns, divided by the rows when
+    ``mean`` (a batch-wide ops.mean traced per sample: the mean over the batch of per-sample means)."""
+    total = 0.0
+    for r in range(values.shape[0]):
+        for j in range(values.shape[1]):
+            total += values[r, j]
+    if mean:
+        total = total / values.shape[0] if values.shape[0] > 0 else 0.0
+    acc[0] += total
+
+
+@kernel
+def extra_loss_grad(dvalues, mean):
+    """d(extra_loss) / d values: 1, or 1 / rows for a mean."""
+    g = dvalues.dtype.type(1.0 / dvalues.shape[0] if mean and dvalues.shape[0] > 0 else 1.0)
+    for r in range(dvalues.shape[0]):
+        for j in range(dvalues.shape[1]):
+            dvalues[r, j] = g

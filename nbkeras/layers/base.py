@@ -330,6 +330,7 @@ class Layer:
         self.dtype = dtype or backend.floatx()
         self.built = False
         self._weights = []
+        self._eager_losses = []
         self._weight_regularizers = []
         self._weight_constraints = []
         self._inbound_nodes = []
@@ -579,6 +580,21 @@ class Layer:
         """Which of a call's ``count`` inputs receive gradients (False for masks and other non-differentiable
         inputs, whose d_input is then never requested)."""
         return [True] * count
+
+    def add_loss(self, loss):
+        """Keras's ``add_loss``: inside a traced ``call``, a tensor (a batch-wide ``ops.mean``/``ops.sum``, possibly
+        scaled by constants, or per-sample values, which Keras sums) added to the model's loss inside the compiled
+        step; called eagerly, the value is kept in ``layer.losses``."""
+        from .traced_function import record_layer_loss
+
+        if isinstance(loss, KerasTensor):
+            record_layer_loss(self, loss)
+        else:
+            self._eager_losses.append(loss)
+
+    @property
+    def losses(self):
+        return list(getattr(self, "_eager_losses", []))
 
     def weight_regularizers(self):
         """[(variable, regularizer)] whose penalties join the loss (``add_weight(regularizer=...)``)."""

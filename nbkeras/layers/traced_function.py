@@ -17,6 +17,15 @@ def in_loss_trace():
     return getattr(_TRACING, "depth", 0) > 0
 
 
+def record_layer_loss(layer, tensor):
+    """``self.add_loss(t)`` in a custom layer's call being traced."""
+    losses = getattr(_TRACING, "layer_losses", None)
+    if losses is None:
+        raise TypeError(f"Layer {layer.name!r}: add_loss() of a symbolic tensor works only inside call() while "
+                        f"nbkeras traces it")
+    losses.append(tensor)
+
+
 def in_metric_update():
     return getattr(_TRACING, "updates", None) is not None
 

@@ -66,13 +66,23 @@ def trace(layer, inputs, call_kwargs, outer_inputs=None):
     from ..models.program import ExecutionGraph
     from .input_layer import Input, InputLayer
 
+    from . import traced_function as tf
+
     leaves, rebuild = flatten_structure(inputs)
     placeholders = [Input(batch_shape=t.shape, dtype=t.dtype) for t in leaves]
-    result = layer.call(rebuild(placeholders), **call_kwargs)
+    saved = getattr(tf._TRACING, "layer_losses", None)
+    tf._TRACING.layer_losses = []
+    tf._TRACING.depth = getattr(tf._TRACING, "depth", 0) + 1  # a batch-wide mean/sum may feed add_loss
+    try:
+        result = layer.call(rebuild(placeholders), **call_kwargs)
+        added = tf._TRACING.layer_losses
+    finally:
+        tf._TRACING.depth -= 1
+        tf._TRACING.layer_losses = saved
     outs, rebuild_out = flatten_structure(result)
     if not outs:
         raise ValueError(f"Layer {layer.name!r}: call() must return tensors computed from its inputs, got {result!r}")
-    nodes, _ = _walk(outs)
+    nodes, _ = _walk(outs + added)
     allowed = {id(p) for p in placeholders}
     inner = []
     for node in nodes:
@@ -81,11 +91,20 @@ def trace(layer, inputs, call_kwargs, outer_inputs=None):
                 raise ValueError(f"Layer {layer.name!r}: call() uses a tensor that is not one of its inputs "
                                  f"({node.outputs[0]!r}); pass every tensor it needs as an input")
             continue
+        for t in node.inputs:
+            scaled = getattr(node.outputs[0], "_scaled_from", None) is t  # rate * mean: still a batch mean
+            if getattr(t, "_batch_reduced", None) and not scaled:
+                raise ValueError(f"Layer {layer.name!r}: a mean or sum over the whole batch (ops.{t._batch_reduced}"
+                                 f" with axis=None) can only be scaled by constants and passed to add_loss()")
         inner.append(node)
+    if any(getattr(t, "_batch_reduced", None) for t in outs):
+        raise ValueError(f"Layer {layer.name!r}: call() returns a mean or sum over the whole batch; reduce over "
+                         f"per-sample axes instead")
     node_index = len(layer._inbound_nodes)
     outer = [KerasTensor(t.shape, t.dtype, name=layer.name, history=(layer, node_index, i)) for i, t in enumerate(outs)]
     node = Node(layer, outer_inputs if outer_inputs is not None else leaves, outer)
     node.subgraph = ExecutionGraph(placeholders, inner, outs)
+    node.subgraph.losses = added  # add_loss() tensors: the program adds them to the model's loss
     layer._inbound_nodes.append(node)
     return rebuild_out(outer)
 

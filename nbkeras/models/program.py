@@ -477,7 +477,7 @@ def flatten(graph):
     replaced by its inner nodes, recursively; returns (flat graph, {id(outer tensor): inner tensor})."""
     from ..layers.base import Node
 
-    nodes, remap = [], {}
+    nodes, remap, losses = [], {}, []
 
     def visit(graph_nodes, env):
         for node in graph_nodes:
@@ -491,6 +491,7 @@ def flatten(graph):
             for t_inner, t_outer in zip(sub.inputs, ins):
                 inner[id(t_inner)] = t_outer
             visit(sub.nodes, inner)
+            losses.extend(inner.get(id(t), t) for t in getattr(sub, "losses", ()))
             for t_outer, t_inner in zip(node.outputs, sub.outputs):
                 env[id(t_outer)] = inner.get(id(t_inner), t_inner)
                 remap[id(t_outer)] = env[id(t_outer)]
@@ -498,6 +499,7 @@ def flatten(graph):
     top = {}
     visit(graph.nodes, top)
     flat = ExecutionGraph(graph.inputs, nodes, [top.get(id(t), t) for t in graph.outputs])
+    flat.losses = losses  # add_loss() tensors of custom layers
     for k, v in list(remap.items()):  # resolve chains (an outer output mapped to another composite's output)
         while id(v) in remap and remap[id(v)] is not v:
             v = remap[id(v)]
@@ -590,6 +592,9 @@ def _losses_and_metrics(b, graph, outputs, fbuf):
         if id(tensor) in fbuf:
             b.emit("penalties.l1l2_activity_penalty_into", View(fbuf[id(tensor)]), Const(l1), Const(l2), Arg("B"),
                    Arg("acc"))
+    for t in graph.losses:  # custom layers' add_loss() terms, added unscaled as Keras adds layer losses
+        b.emit("step.extra_loss", View(fbuf[id(t)], (max(width(t), 1),)),
+               Const(getattr(t, "_batch_reduced", None) == "mean"), Arg("acc"))
     b.emit("step.total_update", Arg("acc"), StateSlot(0), Arg("B"))
     return targets
 
@@ -696,6 +701,12 @@ def _backward(b, graph, outputs, fbuf, targets, input_grads):
         b.emit(op.loss_spec.backward_kernel, y_view(op.loss_spec.sparse), View(fb, (op.last_dim,)), dv,
                View(dpred, (op.last_dim,)), *map(Const, op.loss_spec.args))
         fold([(dpred, into)] if into is not None else [])
+    for t in graph.losses:
+        if requires.get(id(t)):
+            dv, into = target(fbuf[id(t)])
+            b.emit("step.extra_loss_grad", View(dv, (max(width(t), 1),)),
+                   Const(getattr(t, "_batch_reduced", None) == "mean"))
+            fold([(dv, into)] if into is not None else [])
     activity = {}
     for tensor, factors in b.activity:
         activity.setdefault(id(tensor), []).append(factors)

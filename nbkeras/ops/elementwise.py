@@ -89,10 +89,21 @@ def binary(name, x1, x2):
     dtype = "bool" if name in _BOOL_RESULT else None
     differentiable = entry.grad != NO_GRADIENT
     if _is_number(x2) and isinstance(x1, KerasTensor):
-        return L.record(L.ScalarOp(name, x1, float(x2), False, differentiable, dtype))
+        return _keep_batch_mark(L.record(L.ScalarOp(name, x1, float(x2), False, differentiable, dtype)), x1, name,
+                                scalar_first=False)
     if _is_number(x1) and isinstance(x2, KerasTensor):
-        return L.record(L.ScalarOp(name, x2, float(x1), True, differentiable, dtype))
+        return _keep_batch_mark(L.record(L.ScalarOp(name, x2, float(x1), True, differentiable, dtype)), x2, name,
+                                scalar_first=True)
     return L.record(L.BinaryOp(name, x1, x2, differentiable, dtype))
+
+
+def _keep_batch_mark(out, x, name, scalar_first):
+    """A batch-wide mean or sum scaled by a constant is still one (``rate * ops.mean(x)`` in add_loss)."""
+    mark = getattr(x, "_batch_reduced", None)
+    if mark is not None and (name == "multiply" or (name == "divide" and not scalar_first)):
+        out._batch_reduced = mark
+        out._scaled_from = x
+    return out
 
 
 def _make_binary(name):

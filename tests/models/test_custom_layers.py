@@ -104,3 +104,56 @@ def test_overridden_train_step_is_refused_at_compile():
     model = Custom(inp, keras.layers.Dense(1)(inp))
     with pytest.raises(ValueError, match="train_step"):
         model.compile(optimizer="sgd", loss="mse")
+
+
+class ActivityRegularizationLayer(keras.layers.Layer):
+    """The Keras guide's add_loss example."""
+
+    def __init__(self, rate=1e-2):
+        super().__init__()
+        self.rate = rate
+
+    def call(self, inputs):
+        from nbkeras import ops
+
+        self.add_loss(self.rate * ops.mean(inputs))
+        return inputs
+
+
+class SumPenalty(keras.layers.Layer):
+    def call(self, inputs):
+        from nbkeras import ops
+
+        self.add_loss(ops.sum(ops.square(inputs)) / 100.0)
+        return inputs
+
+
+@pytest.mark.parametrize("eager", [False, True])
+def test_add_loss_joins_the_loss_and_its_gradient(eager):
+    keras.utils.set_random_seed(0)
+    inp = keras.Input((3,))
+    dense = keras.layers.Dense(2)
+    out = SumPenalty()(ActivityRegularizationLayer(0.5)(dense(inp)))
+    model = keras.Model(inp, out)
+    model.compile(optimizer=keras.optimizers.SGD(0.0), loss="mse", run_eagerly=eager)
+    x = np.random.default_rng(0).normal(size=(8, 3)).astype("float32")
+    y = np.zeros((8, 2), "float32")
+    w, b = model.get_weights()
+    h = x @ w + b
+    expected = np.mean(h ** 2) + 0.5 * np.mean(h) + np.sum(h ** 2) / 100.0
+    np.testing.assert_allclose(model.evaluate(x, y, batch_size=8, verbose=0), expected, rtol=1e-5)
+    from support.layer_test import check_description
+
+    check_description(lambda: SumPenalty(), [(4, 3)])
+
+
+def test_a_batch_mean_that_flows_on_is_refused():
+    class Bad(keras.layers.Layer):
+        def call(self, inputs):
+            from nbkeras import ops
+
+            self.add_loss(ops.exp(ops.mean(inputs)))  # exp of a batch mean is not a per-sample computation
+            return inputs
+
+    with pytest.raises(ValueError, match="whole batch"):
+        Bad()(keras.Input((2,)))
