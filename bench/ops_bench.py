@@ -1,0 +1,119 @@
+"""keras.ops inside nbkeras models: the cost of writing a layer or an expression with ops instead of built-ins.
+
+    python bench/ops_bench.py [--rounds 3] [--n 25600] [--size 1048576]
+
+(a) Training: the W1 network (Dense 784-256 relu-128 relu-10 softmax, sparse categorical crossentropy, Adam 1e-3,
+    batch 128, float32) built twice -- once with the built-in ``Dense(relu)`` hidden layers, once with a custom
+    ``Layer`` whose ``call`` is ``ops.relu(ops.matmul(x, w) + b)`` -- and trained in one process, one timed epoch
+    each in turn per round after a warm-up epoch (which also compiles). Reports median samples/s and the ratio.
+    The issue's target: the custom layer within 1.5x of the built-in one.
+(b) Elementwise chains of ops in a functional model's ``predict`` over ``--size`` float32 values (one batch), against
+    the same chain written in NumPy on the same array: ns per element, best of the rounds. The target: not slower
+    per element than NumPy.
+"""
+
+import argparse
+import statistics
+import time
+
+import numpy as np
+
+import nbkeras as keras
+from nbkeras import ops
+
+
+class OpDense(keras.layers.Layer):
+    """A Dense-like layer written with ops: relu(x @ w + b)."""
+
+    def __init__(self, units, **kwargs):
+        super().__init__(**kwargs)
+        self.units = units
+
+    def build(self, input_shape):
+        self.w = self.add_weight(shape=(input_shape[-1], self.units), initializer="glorot_uniform", name="kernel")
+        self.b = self.add_weight(shape=(self.units,), initializer="zeros", name="bias")
+
+    def call(self, inputs):
+        return ops.relu(ops.matmul(inputs, self.w) + self.b)
+
+
+def w1_model(custom):
+    hidden = (lambda u: OpDense(u)) if custom else (lambda u: keras.layers.Dense(u, activation="relu"))
+    model = keras.Sequential([keras.Input((784,)), hidden(256), hidden(128), keras.layers.Dense(10, activation="softmax")])
+    model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="sparse_categorical_crossentropy")
+    return model
+
+
+def w1_data(n, seed=0):
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(n, 784)).astype("float32")
+    teacher = rng.normal(size=(784, 10)).astype("float32")
+    return x, (x @ teacher).argmax(axis=1).astype("int64")
+
+
+def bench_training(n, rounds):
+    x, y = w1_data(n)
+    models = {"Dense(relu)": w1_model(False), "OpDense (ops)": w1_model(True)}
+    models["OpDense (ops)"].set_weights(models["Dense(relu)"].get_weights())
+    rates = {name: [] for name in models}
+    for model in models.values():  # warm-up: compile and first epoch
+        model.fit(x, y, batch_size=128, epochs=1, verbose=0)
+    for _ in range(rounds):
+        for name, model in models.items():
+            t0 = time.perf_counter()
+            model.fit(x, y, batch_size=128, epochs=1, verbose=0)
+            rates[name].append(n / (time.perf_counter() - t0))
+    return {name: statistics.median(r) for name, r in rates.items()}
+
+
+CHAINS = {
+    "tanh(2x+1)*exp(-x)": (lambda o, x: o.tanh(x * 2.0 + 1.0) * o.exp(-x)),
+    "(x*x*0.5+3x-1)/(x*x+1)": (lambda o, x: (x * x * 0.5 + x * 3.0 - 1.0) / (x * x + 1.0)),
+}
+
+
+def bench_chains(size, rounds):
+    cols = 1024
+    rows = size // cols
+    x = np.random.default_rng(1).uniform(-2, 2, size=(rows, cols)).astype("float32")
+    out = {}
+    for name, chain in CHAINS.items():
+        inp = keras.Input((cols,))
+        model = keras.Model(inp, chain(ops, inp))
+        got = model.predict(x, batch_size=rows, verbose=0)  # warm-up and compile
+        want = chain(np, x)
+        np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5)
+        t_model, t_np = [], []
+        for _ in range(rounds):
+            t0 = time.perf_counter()
+            model.predict(x, batch_size=rows, verbose=0)
+            t_model.append(time.perf_counter() - t0)
+            t0 = time.perf_counter()
+            chain(np, x)
+            t_np.append(time.perf_counter() - t0)
+        out[name] = (min(t_model) / x.size * 1e9, min(t_np) / x.size * 1e9)
+    return out
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--n", type=int, default=25600, help="training samples per epoch in (a)")
+    parser.add_argument("--size", type=int, default=1 << 20, help="values per predict call in (b)")
+    args = parser.parse_args()
+
+    rates = bench_training(args.n, args.rounds)
+    base = rates["Dense(relu)"]
+    print(f"(a) W1 training, batch 128, Adam, {args.n} samples/epoch, median of {args.rounds} interleaved epochs")
+    print(f"    {'hidden layers':<24}{'samples/s':>12}{'time vs Dense':>15}")
+    for name, rate in rates.items():
+        print(f"    {name:<24}{rate:>12.0f}{base / rate:>14.2f}x")
+    chains = bench_chains(args.size, max(args.rounds, 5))
+    print(f"(b) elementwise chains over {args.size} float32 values, best of {max(args.rounds, 5)}")
+    print(f"    {'chain':<28}{'predict ns/el':>14}{'NumPy ns/el':>13}{'ratio':>8}")
+    for name, (t_model, t_np) in chains.items():
+        print(f"    {name:<28}{t_model:>14.2f}{t_np:>13.2f}{t_model / t_np:>7.2f}x")
+
+
+if __name__ == "__main__":
+    main()
