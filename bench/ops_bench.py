@@ -46,7 +46,8 @@ class OpDense(keras.layers.Layer):
 
 def w1_model(custom):
     hidden = (lambda u: OpDense(u)) if custom else (lambda u: keras.layers.Dense(u, activation="relu"))
-    model = keras.Sequential([keras.Input((784,)), hidden(256), hidden(128), keras.layers.Dense(10, activation="softmax")])
+    model = keras.Sequential([keras.Input((784,)), hidden(256), hidden(128),
+                              keras.layers.Dense(10, activation="softmax")])
     model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="sparse_categorical_crossentropy")
     return model
 
