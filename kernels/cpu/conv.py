@@ -250,7 +250,7 @@ def _im2col(x, c2, n0, m, c0, cg, kh, kw, oh, ow, sh, sw, pt, pl, dh, dw):
                     dst = dcol + j0 * kdim
                     if cg == 1:
                         to = cf[dst:dst + (j1 - j0) * kdim:kdim]
-                        fro = xf[src:src + (j1 - j0) * sw:sw]
+                        fro = xf[src:src + (j1 - j0) * sw * c:sw * c]  # one channel of c (groups)
                         for t in range(j1 - j0):
                             to[t] = fro[t]
                     else:
@@ -285,7 +285,7 @@ def _col2im(c2, dx, n0, m, c0, cg, kh, kw, oh, ow, sh, sw, pt, pl, dh, dw):
                     if j1 <= j0:
                         continue
                     if cg == 1:
-                        to = df[dst:dst + (j1 - j0) * sw:sw]
+                        to = df[dst:dst + (j1 - j0) * sw * c:sw * c]  # one channel of c (groups)
                         fro = cf[src:src + (j1 - j0) * kdim:kdim]
                         for t in range(j1 - j0):
                             to[t] += fro[t]

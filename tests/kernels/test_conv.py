@@ -553,3 +553,19 @@ def test_batches_split_among_threads_match_references(groups, pad, c, f, rng):
     conv.conv2d_backward(x, kernel, dy, EMPTY4, dk2, db2, cols_for(x, kernel, geo), *args(geo), True)
     np.testing.assert_allclose(dk2, dk_ref + 1.0, rtol=1e-10, atol=1e-9)
     np.testing.assert_allclose(db2, db_ref + 1.0, rtol=1e-10, atol=1e-9)
+
+
+@pytest.mark.parametrize("stride", [1, 2])
+def test_one_channel_per_group_reads_its_own_channel(stride, rng):
+    """groups == channels (cg == 1 with C > 1): the copy loops for one channel must step over the others (a
+    regression: they read consecutive values, mixing the channels)."""
+    x = rng.normal(size=(2, 5, 5, 3))
+    kernel = rng.normal(size=(2, 2, 1, 3))
+    oh = (5 - 2) // stride + 1
+    geo = dict(sh=stride, sw=stride, pt=0, pl=0, dh=1, dw=1, groups=3, oh=oh, ow=oh)
+    np.testing.assert_allclose(forward(x, kernel, np.empty(0), geo), ref_conv(x, kernel, np.empty(0), geo),
+                               rtol=1e-12, atol=1e-12)
+    dy = rng.normal(size=(2, oh, oh, 3))
+    dx, dkernel, _ = backward(x, kernel, np.empty(0), dy, geo)
+    check_gradient(lambda a: forward(a, kernel, np.empty(0), geo), [x.copy()], dx, 0, dy)
+    check_gradient(lambda k: forward(x, k, np.empty(0), geo), [kernel.copy()], dkernel, 0, dy)
