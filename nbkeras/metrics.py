@@ -45,7 +45,9 @@ class Metric:
     """Base class: ``update_state``, ``result``, ``reset_state``."""
 
     def __init__(self, name=None, dtype=None):
-        self.name = name or to_snake_case(type(self).__name__)
+        # Keras 3's auto_name: a metric without a name is numbered per session (auc, auc_1, ...); metrics whose
+        # class gives a default name (mean, accuracy, ...) keep it.
+        self.name = name or backend.unique_name(to_snake_case(type(self).__name__))
         self.dtype = dtype or backend.floatx()
         self._state = np.zeros(2, np.float64)
         self._metric_variables = []
@@ -119,6 +121,9 @@ def _sample_weights(sample_weight, values_shape, dtype):
 
 class Mean(Metric):
     """Weighted mean of the values passed to update_state."""
+
+    def __init__(self, name="mean", dtype=None):
+        super().__init__(name=name, dtype=dtype)
 
     def update_state(self, values, sample_weight=None):
         values = np.ascontiguousarray(np.asarray(values, dtype=np.float64).reshape(-1))

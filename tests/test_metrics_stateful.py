@@ -295,13 +295,18 @@ def test_config_round_trip_reset_and_variables(metric):
 
 
 def test_names_and_configs_as_keras():
+    import nbkeras
+
+    nbkeras.backend.clear_session()  # default names are numbered per session, as Keras's auto_name does
     assert M.AUC().name == "auc" and M.MeanIoU(2).name == "mean_io_u" and M.BinaryIoU().name == "binary_io_u"
     assert M.F1Score().name == "f1_score" and M.FBetaScore().name == "fbeta_score" and M.R2Score().name == "r2_score"
     assert M.SensitivityAtSpecificity(0.5).name == "sensitivity_at_specificity"
+    nbkeras.backend.clear_session()
     assert M.AUC().get_config() == {"name": "auc", "dtype": "float32", "num_thresholds": 200, "curve": "ROC",
                                     "summation_method": "interpolation", "multi_label": False, "num_labels": None,
                                     "label_weights": None, "from_logits": False}
     assert M.AUC(thresholds=[0.5, 0.2]).get_config()["thresholds"] == [0.2, 0.5]
+    nbkeras.backend.clear_session()
     assert M.MeanIoU(3).get_config() == {"name": "mean_io_u", "dtype": "int32", "num_classes": 3,
                                          "ignore_class": None, "sparse_y_true": True, "sparse_y_pred": True,
                                          "axis": -1}

@@ -9,6 +9,7 @@ import nbkeras as keras
 
 @pytest.mark.parametrize("eager", [False, True])
 def test_auc_precision_recall_in_evaluate_equal_the_metric_on_the_predictions(eager):
+    keras.backend.clear_session()  # unnamed metrics are numbered per session (auc, auc_1, ...), as in Keras
     keras.utils.set_random_seed(0)
     rng = np.random.default_rng(0)
     x = rng.normal(size=(200, 6)).astype("float32")

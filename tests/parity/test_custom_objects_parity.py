@@ -213,8 +213,6 @@ def test_auc_precision_recall(optimizer):
     check(scenario)
 
 
-@pytest.mark.xfail(strict=True, reason="nbkeras names every default AUC/Precision/Recall 'auc'/'precision'/'recall'; "
-                   "Keras 3 numbers them per session (auto_name), so a second model's history keys differ")
 def test_default_confusion_metric_names_are_numbered_per_session():
     names = []
     for k in FRAMEWORKS:
