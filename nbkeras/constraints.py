@@ -21,7 +21,7 @@ import math
 
 import numpy as np
 
-from . import backend
+from . import _registry, backend
 
 
 def _penalties():
@@ -222,32 +222,12 @@ _BY_NAME.update({"constraint": Constraint, "max_norm": MaxNorm, "non_neg": NonNe
 
 def serialize(constraint):
     """Keras 3's serialized form: {"module", "class_name", "config", "registered_name"}."""
-    cls = type(constraint)
-    if cls in _BUILTINS:
-        module, registered = "keras.constraints", None
-    else:
-        module, registered = cls.__module__, cls.__name__
-    return {"module": module, "class_name": cls.__name__, "config": constraint.get_config(),
-            "registered_name": registered}
+    return _registry.serialize(constraint, _BUILTINS, "keras.constraints")
 
 
 def deserialize(config, custom_objects=None):
     """A constraint from ``serialize``'s dict (Keras 3 form, or Keras 2's {"class_name", "config"}) or a name."""
-    if isinstance(config, str):
-        return get(config)
-    if not isinstance(config, dict) or "class_name" not in config:
-        raise ValueError(f"Could not interpret constraint config: {config!r}")
-    name = config["class_name"]
-    custom = custom_objects or {}
-    cls = custom.get(config.get("registered_name")) or custom.get(name) or _BY_NAME.get(name)
-    if cls is None:
-        raise ValueError(f"Unknown constraint: {name!r}. Expected one of {sorted(_BY_NAME)} or a Constraint "
-                         "passed in custom_objects")
-    inner = config.get("config") or {}
-    try:
-        return cls.from_config(inner)
-    except TypeError as e:
-        raise TypeError(f"{name} could not be deserialized from config {inner!r}: {e}") from e
+    return _registry.deserialize(config, _BY_NAME, "constraint", get, custom_objects)
 
 
 def get(identifier):

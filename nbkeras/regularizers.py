@@ -23,7 +23,7 @@ import numbers
 
 import numpy as np
 
-from . import backend
+from . import _registry, backend
 
 
 def _penalties():
@@ -208,32 +208,12 @@ _BY_NAME.update({"regularizer": Regularizer, "l1": L1, "l2": L2, "l1l2": L1L2,
 
 def serialize(regularizer):
     """Keras 3's serialized form: {"module", "class_name", "config", "registered_name"}."""
-    cls = type(regularizer)
-    if cls in _BUILTINS:
-        module, registered = "keras.regularizers", None
-    else:
-        module, registered = cls.__module__, cls.__name__
-    return {"module": module, "class_name": cls.__name__, "config": regularizer.get_config(),
-            "registered_name": registered}
+    return _registry.serialize(regularizer, _BUILTINS, "keras.regularizers")
 
 
 def deserialize(config, custom_objects=None):
     """A regularizer from ``serialize``'s dict (Keras 3 form, or Keras 2's {"class_name", "config"}) or a name."""
-    if isinstance(config, str):
-        return get(config)
-    if not isinstance(config, dict) or "class_name" not in config:
-        raise ValueError(f"Could not interpret regularizer config: {config!r}")
-    name = config["class_name"]
-    custom = custom_objects or {}
-    cls = custom.get(config.get("registered_name")) or custom.get(name) or _BY_NAME.get(name)
-    if cls is None:
-        raise ValueError(f"Unknown regularizer: {name!r}. Expected one of {sorted(_BY_NAME)} or a Regularizer "
-                         "passed in custom_objects")
-    inner = config.get("config") or {}
-    try:
-        return cls.from_config(inner)
-    except TypeError as e:
-        raise TypeError(f"{name} could not be deserialized from config {inner!r}: {e}") from e
+    return _registry.deserialize(config, _BY_NAME, "regularizer", get, custom_objects)
 
 
 def get(identifier):
