@@ -2,8 +2,9 @@
 
 ``run_layer_test`` checks the Keras surface (shapes, weights in Keras's order, config round trip, float32 in and
 out) and then ``check_description``: the layer's one description run through both interpreters (eager and
-compiled) in float64 must agree bit for bit -- outputs, loss, weight gradients, input gradients and any state the
-step updates -- and its weight and input gradients must match central differences of the loss.
+compiled) in float64 must agree to the last bits (see ``_assert_same``) -- outputs, loss, weight gradients, input
+gradients and any state the step updates -- and its weight and input gradients must match central differences of
+the loss.
 """
 
 import contextlib
@@ -59,7 +60,7 @@ def run_layer_test(layer_cls, init_kwargs, input_shape, expected_output_shape, e
 
 def check_description(make_layer, input_shapes, seed=0, check_gradients=True, input_data=None):
     """One SGD(learning_rate=0) step of ``Model(inputs, make_layer()(inputs))`` with an MSE loss, in float64,
-    through the compiled and the eager interpreter: everything must be bit-identical; then the compiled step's
+    through the compiled and the eager interpreter: everything must agree to rtol 1e-12; then the compiled step's
     weight and input gradients are checked against central differences of the same loss."""
     with floatx("float64"):
         keras.utils.set_random_seed(seed)
@@ -107,9 +108,9 @@ def check_description(make_layer, input_shapes, seed=0, check_gradients=True, in
                     if u is None or v is None:
                         assert u is None and v is None, key
                     else:
-                        np.testing.assert_array_equal(u, v, err_msg=f"interpreters disagree on {key}")
+                        _assert_same(u, v, key)
             else:
-                np.testing.assert_array_equal(a, b, err_msg=f"interpreters disagree on {key}")
+                _assert_same(a, b, key)
         if not check_gradients:
             return model
 
@@ -131,6 +132,14 @@ def check_description(make_layer, input_shapes, seed=0, check_gradients=True, in
             numeric = numerical_gradient(loss_now, x)
             _assert_grad(analytic, numeric, f"input {i}")
         return model
+
+
+def _assert_same(a, b, key):
+    """The two interpreters agree to the last few bits in float64. They run the same kernels on the same memory,
+    but numba's ``reassoc`` lets LLVM vectorise a sum differently in a kernel inlined into the compiled step than in
+    the standalone copy the eager path calls (and differently again when either comes from the disk cache), which
+    moves some results by an ulp; a wrong call, argument or buffer differs by orders of magnitude more."""
+    np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-15, err_msg=f"interpreters disagree on {key}")
 
 
 def _as_list(v):
