@@ -124,7 +124,7 @@ def header(dtype):
         layer = "not started"
     load = " / ".join(f"{v:.2f}" for v in os.getloadavg()) if hasattr(os, "getloadavg") else "n/a"
     return [
-        f"machine: {cpu_model()}, {os.cpu_count()} logical CPUs ({policy.default_threads()} usable)",
+        f"machine: {cpu_model()}, {os.cpu_count()} logical CPUs (nbkeras runs BLAS at {policy.NUM_THREADS} thread(s))",
         f"python {platform.python_version()}, numpy {np.__version__}, numba {numba.__version__}",
         f"policy.GEMM_MODE={policy.GEMM_MODE}, policy.NUM_THREADS={policy.NUM_THREADS}, "
         f"numba threads={numba.get_num_threads()} ({layer} layer, OMP_WAIT_POLICY="

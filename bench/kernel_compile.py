@@ -27,10 +27,14 @@ rng = np.random.default_rng(0)
 f = lambda *shape: rng.uniform(0.1, 0.9, size=shape).astype("float32")
 count = 0
 for name in _TABLE:
-    spec = activations.ActivationSpec(name)
-    x, y, dy, dx = f(4, 5), np.empty((4, 5), "float32"), f(4, 5), np.empty((4, 5), "float32")
-    spec.forward_into(x, y, (None, 5))
-    spec.backward_into(x, y, dy, dx, (None, 5))
+    # threshold has no defaults in Keras; glu halves its axis (6 -> 3 here)
+    spec = activations.ActivationSpec(name, **({"threshold": 0.5, "default_value": 0.0} if name == "threshold"
+                                                else {}))
+    x, dx = f(4, 6), np.empty((4, 6), "float32")
+    out_shape = spec.output_shape((None, 6))
+    y, dy = np.empty((4, out_shape[1]), "float32"), f(4, out_shape[1])
+    spec.forward_into(x, y, (None, 6))
+    spec.backward_into(x, y, dy, dx, (None, 6))
     count += 2
 for cls in (losses.MeanSquaredError, losses.MeanAbsoluteError, losses.MeanAbsolutePercentageError,
             losses.MeanSquaredLogarithmicError, losses.Huber, losses.LogCosh, losses.Hinge, losses.SquaredHinge,
@@ -49,12 +53,27 @@ for cls in (metrics.BinaryAccuracy, metrics.CategoricalAccuracy, metrics.SparseC
     yt = np.array([0, 2, 1, 0]) if m.spec().sparse else f(4, 3)
     m.update_state(yt, f(4, 3))
     count += 1
+def run_update(opt, params, grads, segments):
+    # One optimizer step: the calls its describe_update states, resolved here as the eager interpreter does.
+    from nbkeras.models.program import Arg, Builder, Const
+
+    b = Builder(lambda var: True)
+    b.section = "update"
+    opt.describe_update(b)
+    env = {"ptrain": params, "grads": grads, "segments": segments, "lr": 1e-3, "t": 1, "u_product": opt._u_product,
+           "empty1": np.empty(0, "float32")}
+    for call in b.program.sections["update"]:
+        args = [a.value if isinstance(a, Const) else env[a.name] if isinstance(a, Arg) else opt._slots[a.index]
+                for a in call.args]
+        backend.kernel(call.fn)(*args)
+
+
 for cls in (optimizers.SGD, optimizers.Adam, optimizers.RMSprop, optimizers.Adagrad, optimizers.Adadelta,
             optimizers.Adamax, optimizers.Nadam):
     for kwargs in ({}, {"clipnorm": 1.0}, {"global_clipnorm": 1.0}, {"clipvalue": 1.0, "weight_decay": 0.01}):
         opt = cls(**kwargs)
         opt.build(10, np.dtype("float32"))
-        opt.apply_flat(f(10), f(10), np.array([[0, 4], [4, 10]], np.int64))
+        run_update(opt, f(10), f(10), np.array([[0, 4], [4, 10]], np.int64))
     count += 1
 x, w, b = f(4, 5), f(5, 3), f(3)
 out, dx, dw, db = np.empty((4, 3), "float32"), np.empty((4, 5), "float32"), f(5, 3), f(3)

@@ -135,23 +135,6 @@ class ActivationSpec:
             getattr(k, f"{self.name}_backward")(x.reshape(-1), y.reshape(-1), dy.reshape(-1), dx.reshape(-1),
                                                 *self.kernel_args())
 
-    # ---------------------------------------------------------- codegen
-    def _views(self, g, buffers, shapes):
-        if self.kind != "axis":
-            return [g.as1d(b) for b in buffers]
-        return [g.as3d(b, *self.axis_sizes(s)) for b, s in zip(buffers, shapes)]
-
-    def emit_forward(self, g, x, out, shape):
-        xs, outs = self._views(g, [x, out], [shape, self.output_shape(shape)])
-        extra = g.args(self.kernel_args()) if self.kind != "axis" else ""
-        return [f"act.{self.name}_forward({xs}, {outs}{extra})"]
-
-    def emit_backward(self, g, x, y, dy, dx, shape):
-        out_shape = self.output_shape(shape)
-        v = self._views(g, [x, y, dy, dx], [shape, out_shape, out_shape, shape])
-        extra = g.args(self.kernel_args()) if self.kind != "axis" else ""
-        return [f"act.{self.name}_backward({', '.join(v)}{extra})"]
-
     def get_config(self):
         return self.name
 
