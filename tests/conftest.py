@@ -8,8 +8,14 @@ Both use deadline=None: a first call compiles (0.1-3 s) and would trip any deadl
 
 import os
 
-import numpy as np
-import pytest
+# CUDA kernels are tested in numba's CUDA simulator unless NBKERAS_TEST_REAL_CUDA=1 asks for a real GPU. numba reads
+# this once, when it is first imported, so it is set before anything imports numba. It changes nothing else: the
+# CPU kernels do not look at it, and nbkeras never picks the simulator as a device.
+if os.environ.get("NBKERAS_TEST_REAL_CUDA") != "1":
+    os.environ.setdefault("NUMBA_ENABLE_CUDASIM", "1")
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
 from hypothesis import HealthCheck, settings
 
 settings.register_profile(

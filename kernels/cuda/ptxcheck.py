@@ -1,0 +1,77 @@
+"""Compile every declared CUDA kernel to PTX for real compute capabilities -- no GPU needed.
+
+    python -m nbkeras.kernels.cuda.ptxcheck [--cc 70,80,90] [--jobs 2] [family ...]
+
+The CUDA simulator runs Python, so it accepts code NVVM rejects (unsupported functions, typing that only the real
+target enforces). This compiles each kernel in ``_launch.REGISTRY``, for each declared signature, with
+``numba.cuda.compile_ptx`` (numba-cuda's ``[cu12]`` wheels bring NVVM). It must run without the simulator
+(``NUMBA_ENABLE_CUDASIM`` unset or 0). Exit status 1 and a list of failures when any kernel does not compile.
+"""
+
+import argparse
+import importlib
+import os
+import pkgutil
+import sys
+import time
+from concurrent.futures import ProcessPoolExecutor
+
+
+def families():
+    import nbkeras.kernels.cuda as pkg
+
+    return sorted(m.name for m in pkgutil.iter_modules(pkg.__path__) if not m.name.startswith("_")
+                  and m.name != "ptxcheck")
+
+
+def compile_family(family, ccs):
+    """[(kernel, signature, cc, error or None)] for every kernel the family declares."""
+    from numba import cuda
+
+    from nbkeras.kernels.cuda import _launch
+
+    importlib.import_module(f"nbkeras.kernels.cuda.{family}")
+    module = f"nbkeras.kernels.cuda.{family}"
+    results = []
+    for mod, name, fn, sigs in _launch.REGISTRY:
+        if mod != module:
+            continue
+        for sig in sigs:
+            for cc in ccs:
+                try:
+                    ptx, _ = cuda.compile_ptx(fn, sig.args, cc=cc)
+                    err = None if f".target sm_{cc[0]}{cc[1]}" in ptx else "PTX for the wrong target"
+                except Exception as e:  # noqa: BLE001 - reported, not swallowed
+                    err = f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"
+                results.append((f"{family}.{name}", _launch._sig_text(sig), cc, err))
+    return results
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("families", nargs="*")
+    parser.add_argument("--cc", default="70,80,90", help="compute capabilities, e.g. 70,80,90")
+    parser.add_argument("--jobs", type=int, default=1)
+    args = parser.parse_args(argv)
+    if os.environ.get("NUMBA_ENABLE_CUDASIM", "0") not in ("", "0"):
+        parser.error("run without the CUDA simulator: unset NUMBA_ENABLE_CUDASIM")
+    ccs = [(int(c[:-1]), int(c[-1])) for c in args.cc.split(",")]
+    names = args.families or families()
+    t0 = time.perf_counter()
+    if args.jobs > 1:
+        with ProcessPoolExecutor(args.jobs) as pool:
+            parts = list(pool.map(compile_family, names, [ccs] * len(names)))
+    else:
+        parts = [compile_family(f, ccs) for f in names]
+    results = [r for part in parts for r in part]
+    failed = [r for r in results if r[3] is not None]
+    kernels = {r[0] for r in results}
+    print(f"ptxcheck: {len(kernels)} kernels, {len(results)} compilations for sm_"
+          f"{', sm_'.join(f'{a}{b}' for a, b in ccs)} in {time.perf_counter() - t0:.1f} s; {len(failed)} failed")
+    for name, sig, cc, err in failed:
+        print(f"  FAILED {name}{sig} sm_{cc[0]}{cc[1]}: {err}")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,26 @@
+"""kernels/cuda/data.py against kernels/cpu/data.py."""
+
+import numpy as np
+import pytest
+from support.cuda_twin import check_twin
+
+from nbkeras.kernels.cuda import data
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.int64])
+def test_gather_rows_matches_cpu(dtype):
+    rng = np.random.default_rng(0)
+    src = (rng.normal(size=(7, 3)) * 10).astype(dtype)
+    index = rng.permutation(7).astype(np.int64)
+    dst = np.zeros((4, 3), dtype)
+    check_twin("data.gather_rows", src, index, 2, 6, dst)
+    check_twin("data.gather_rows", src, index, 5, 7, dst)  # partial batch: the rest of dst untouched
+
+
+def test_gather_rows_bad_shapes():
+    from numba import cuda
+    src = cuda.to_device(np.zeros((4, 3)))
+    with pytest.raises(ValueError, match="gather_rows"):
+        data.gather_rows(src, cuda.to_device(np.arange(4)), 0, 5, cuda.to_device(np.zeros((5, 3))))
+    with pytest.raises(ValueError, match="gather_rows"):
+        data.gather_rows(src, cuda.to_device(np.arange(4)), 0, 4, cuda.to_device(np.zeros((4, 2))))
