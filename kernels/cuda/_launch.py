@@ -38,7 +38,10 @@ _NAMES = {n: getattr(types, n) for n in ("float32", "float64", "int8", "int16", 
 
 
 def _expand(signature):
-    """'void(F[::1], int64)' -> [signature for float32, signature for float64]; without F, itself."""
+    """'void(F[::1], int64)' -> [signature for float32, signature for float64]; without F, itself. A numba
+    signature object is taken as it is (for types the strings cannot name, such as record arrays)."""
+    if not isinstance(signature, str):
+        return [signature]
     forms = [signature] if not re.search(r"\bF\b", signature) else [
         re.sub(r"\bF\b", t, signature) for t in ("float32", "float64")]
     return [eval(form, {"__builtins__": {}}, _NAMES) for form in forms]  # numba type expressions only
@@ -99,7 +102,8 @@ def _arg_matches(t, a):
     if isinstance(t, types.Array):
         if not hasattr(a, "shape") or not hasattr(a, "dtype") or isinstance(a, np.ndarray):
             return False  # a host array would be copied per launch: the interpreters pass device arrays
-        if np.dtype(a.dtype) != np.dtype(str(t.dtype)) or len(a.shape) != t.ndim:
+        want = t.dtype.dtype if isinstance(t.dtype, types.Record) else np.dtype(str(t.dtype))
+        if np.dtype(a.dtype) != want or len(a.shape) != t.ndim:
             return False
         if t.layout == "C":
             return _c_contiguous(a)

@@ -24,9 +24,25 @@ def families():
                   and m.name != "ptxcheck")
 
 
+class _NoDevice:
+    """Stands in for the current GPU when a kernel calls a device function: numba-cuda compiles a device function
+    at typing time for ``get_current_device().compute_capability``, which needs a driver. The device function's
+    code is then linked into the kernel and compiled for the kernel's own ``cc``."""
+
+    compute_capability = (7, 0)
+
+
+def _without_a_driver():
+    import numba.cuda.dispatcher as dispatcher
+
+    dispatcher.get_current_device = lambda: _NoDevice
+
+
 def compile_family(family, ccs):
     """[(kernel, signature, cc, error or None)] for every kernel the family declares."""
     from numba import cuda
+
+    _without_a_driver()
 
     from nbkeras.kernels.cuda import _launch
 
