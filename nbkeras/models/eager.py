@@ -25,20 +25,26 @@ def _shaped(flat, dims):
 class EagerRun:
     """Arguments of one chunk of steps, as the compiled ``steps`` function takes them."""
 
-    def __init__(self, program, dtype):
+    def __init__(self, program, dtype, kernels=None, weight=None, grad=None, slot=None, empty=None):
+        """``kernels`` (default: the CPU set) names the kernel modules as attributes; ``weight``/``grad``/``slot``
+        map a variable or slot index to the array the calls use (default: the variable's own arrays) -- the CUDA
+        interpreter passes device arrays through these and changes nothing else."""
         self.program = program
         self.dtype = np.dtype(dtype)
-        k = backend.kernels()
+        k = backend.kernels() if kernels is None else kernels
+        self._weight = weight or (lambda var: var.value.reshape(-1))
+        self._grad = grad or (lambda var: var.grad.reshape(-1))
+        self._slot = slot
         self._fns = {}
         for call in program.calls():
             if call.fn not in self._fns:
                 family, name = call.fn.split(".")
                 self._fns[call.fn] = getattr(getattr(k, family), name)
-        self._empty = {1: np.empty(0, self.dtype), 2: np.empty((0, 0), self.dtype),
-                       3: np.empty((0, 0, 0), self.dtype), 4: np.empty((0, 0, 0, 0), self.dtype)}
+        self._empty = empty or {1: np.empty(0, self.dtype), 2: np.empty((0, 0), self.dtype),
+                                3: np.empty((0, 0, 0), self.dtype), 4: np.empty((0, 0, 0, 0), self.dtype)}
 
     def run(self, mode, xs, ys, ws, preds, order, first, nsteps, batch, work, fixed, state, lrs, rand, optimizer,
-            params_trainable, grads, segments, acc, training=None):
+            params_trainable, grads, segments, acc, training=None, u_product=None):
         program = self.program
         training = (mode == TRAIN) if training is None else bool(training)
         n = xs[0].shape[0]
@@ -51,7 +57,8 @@ class EagerRun:
             rows = b1 - b0
             env = {"order": order, "b0": b0, "b1": b1, "B": rows, "training": training, "acc": acc,
                    "ptrain": params_trainable, "grads": grads, "segments": segments,
-                   "u_product": optimizer._u_product if optimizer is not None else None,
+                   "u_product": u_product if u_product is not None else (
+                       optimizer._u_product if optimizer is not None else None),
                    "empty1": self._empty[1], "empty2": self._empty[2], "empty3": self._empty[3],
                    "empty4": self._empty[4]}
             if mode == TRAIN:
@@ -74,9 +81,9 @@ class EagerRun:
                 if isinstance(a, Arg):
                     return env[a.name]
                 if isinstance(a, Weight):
-                    return _shaped(a.var.value.reshape(-1), a.dims)
+                    return _shaped(self._weight(a.var), a.dims)
                 if isinstance(a, Grad):
-                    return _shaped(a.var.grad.reshape(-1), a.dims)
+                    return _shaped(self._grad(a.var), a.dims)
                 if isinstance(a, Data):
                     return {"X": xs, "Y": ys, "W": ws}[a.kind][a.index]
                 if isinstance(a, PredRows):
@@ -84,7 +91,7 @@ class EagerRun:
                 if isinstance(a, StateSlot):
                     return state[0:0] if a.offset is None else state[a.offset:a.offset + a.size]
                 if isinstance(a, Slot):
-                    return optimizer._slots[a.index]
+                    return optimizer._slots[a.index] if self._slot is None else self._slot(a.index)
                 raise TypeError(f"internal: cannot resolve {a!r}")
 
             for section in sections:

@@ -24,7 +24,7 @@ import warnings
 
 import numpy as np
 
-from .. import backend
+from .. import backend, devices
 from .. import losses as losses_module
 from .. import optimizers as optimizers_module
 from ..errors import NotCompiledError, check_kwargs
@@ -132,6 +132,7 @@ class Trainer:
             self._plan = None
             self._engine = None
             self._state = np.zeros(2, np.float64)
+            self._device_request = devices.scoped()  # `with nbkeras.device(...)` around compile() places the model
         self.compiled = True
 
     def _assert_compiled(self, method):
@@ -162,11 +163,20 @@ class Trainer:
             outs = build_outputs(self, self._compile_args, y_shapes)
             layout = LogLayout(outs)
             plan = Plan(self, self._arena, self.optimizer, outs, layout)
-            engine = EagerEngine(plan) if self.run_eagerly else CompiledEngine(plan)
+            engine = self._make_engine(plan)
             self._plan, self._plan_key, self._engine = plan, key, engine
             if self._state.shape[0] != layout.size:
                 self._state = np.zeros(layout.size, np.float64)
             return plan, engine
+
+    def _make_engine(self, plan):
+        """The engine for ``plan`` on this model's device (see nbkeras/devices.py): the CUDA interpreter on a GPU,
+        else the eager interpreter (run_eagerly) or the compiled step."""
+        if devices.resolve(getattr(self, "_device_request", None)) == "cuda":
+            from .cuda_engine import CudaEngine
+
+            return CudaEngine(plan)
+        return EagerEngine(plan) if self.run_eagerly else CompiledEngine(plan)
 
     def _current_plan(self):
         with self._build_lock:
@@ -184,7 +194,7 @@ class Trainer:
             self._arena.ensure_bound()
             if self._forward_engine is None:
                 plan = Plan(self, self._arena, None, [], LogLayout([]))
-                self._forward_engine = EagerEngine(plan) if self.run_eagerly else CompiledEngine(plan)
+                self._forward_engine = self._make_engine(plan)
             return self._forward_engine
 
     def _graph_for(self, x):
@@ -456,7 +466,8 @@ class Trainer:
         rand = buffers.get("rand")
         if rand is None or rand.shape[0] < count or rand.dtype != plan.arena.dtype:
             rand = buffers["rand"] = np.empty(count, plan.arena.dtype)
-        rng.random(out=rand[:count], dtype=plan.arena.dtype)
+        if not getattr(data.engine, "device_uniforms", False):
+            rng.random(out=rand[:count], dtype=plan.arena.dtype)
         data.engine.train(data, chunk.order, chunk.first, chunk.nsteps, chunk.batch_size, state, lrs, rand[:count])
 
     # ---------------------------------------------------------- evaluate
