@@ -60,6 +60,12 @@ def linear_backward(x, y, dy, dx):
 
 # ------------------------------------------------------------------ relu
 @kernel
+def _same_elements(a, b):
+    """Whether 1-D arrays a and b are the same elements (the allowed aliasing: out is x, dx is dy)."""
+    return a.ctypes.data == b.ctypes.data and a.strides[0] == b.strides[0]
+
+
+@kernel
 def relu_forward(x, out, negative_slope, max_value, threshold):
     """Keras 3 ``relu(x, negative_slope=0.0, max_value=None, threshold=0.0)``; max_value = +inf means None.
 
@@ -67,17 +73,31 @@ def relu_forward(x, out, negative_slope, max_value, threshold):
 
         a = x if x > threshold else 0
         a = min(max(a, 0), max_value)                  only when max_value is given
-        f = a - negative_slope * max(threshold - x, 0)
+        f = a - negative_slope * max(threshold - x, 0) only when negative_slope != 0
 
     Traps: the slope is applied below ``threshold`` (not below 0), after the clip, so it is never clipped. With
     a negative threshold and no max_value, inputs in (threshold, 0) pass through unchanged (negative outputs);
     giving any max_value, even a huge one, also floors them at 0 -- so None must stay distinct from a large cap.
+    Keras skips the slope term when negative_slope is 0, so relu(-inf) is 0 (not 0 * inf = NaN).
+
+    Speed: the plain relu (no slope, no cap) has its own branch-free loop, and when ``out`` is ``x`` it reads and
+    writes one array -- with two, LLVM's overlap check fails on the aliased pair and the loop runs unvectorised.
     """
     t = x.dtype.type(threshold)
     s = x.dtype.type(negative_slope)
     zero = x.dtype.type(0.0)
     clip = max_value < math.inf
     cap = x.dtype.type(max_value) if clip else zero
+    if s == zero and not clip:
+        if _same_elements(x, out):
+            for i in range(x.shape[0]):
+                xi = out[i]
+                out[i] = zero if xi <= t else xi
+        else:
+            for i in range(x.shape[0]):
+                xi = x[i]
+                out[i] = zero if xi <= t else xi
+        return
     for i in range(x.shape[0]):
         xi = x[i]
         a = zero if xi <= t else xi
@@ -86,7 +106,7 @@ def relu_forward(x, out, negative_slope, max_value, threshold):
                 a = zero
             if a > cap:
                 a = cap
-        if xi < t:
+        if xi < t and s != zero:
             a -= s * (t - xi)
         out[i] = a
 
@@ -97,6 +117,8 @@ def relu_backward(x, y, dy, dx, negative_slope, max_value, threshold):
 
     At the kinks (x equal to threshold, 0 or max_value) the strict inequalities pick the derivative; backends
     differ there (JAX's max/min give 1/2 on ties), so only the values away from kinks are Keras's contract.
+    The plain relu (no slope, no cap) has a branch-free loop, reading and writing one array when dx is dy (see
+    relu_forward): measured 0.66 -> 0.10 ms in place on W3's first activation (1.4M float32).
     """
     t = x.dtype.type(threshold)
     s = x.dtype.type(negative_slope)
@@ -104,6 +126,14 @@ def relu_backward(x, y, dy, dx, negative_slope, max_value, threshold):
     one = x.dtype.type(1.0)
     clip = max_value < math.inf
     cap = x.dtype.type(max_value) if clip else zero
+    if s == zero and not clip:
+        if _same_elements(dy, dx):
+            for i in range(x.shape[0]):
+                dx[i] = dx[i] * (one if x[i] > t else zero)
+        else:
+            for i in range(x.shape[0]):
+                dx[i] = dy[i] * (one if x[i] > t else zero)
+        return
     for i in range(x.shape[0]):
         xi = x[i]
         g = zero

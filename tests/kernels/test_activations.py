@@ -518,3 +518,39 @@ def test_glu_halves_its_axis_and_rejects_an_odd_one():
 def test_threshold_by_name_needs_its_arguments():
     with pytest.raises(TypeError, match="needs the arguments"):
         keras_activations.get("threshold")
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("params, expected", [((0.0, INF, 0.0), [0.0, 0.0, 1.0, INF]),
+                                              ((0.0, 6.0, 0.0), [0.0, 0.0, 1.0, 6.0])])
+def test_relu_without_slope_maps_minus_inf_to_zero(params, expected, dtype):
+    """Keras adds the slope term only when negative_slope != 0 and relu / relu6 are max(x, 0) / clip(x, 0, 6),
+    so relu(-inf) is 0, not 0 - 0 * inf = NaN; the same in place (out is x), which runs another loop."""
+    x = np.array([-np.inf, -3.0, 1.0, np.inf], dtype)
+    out = np.empty_like(x)
+    activations.relu_forward(x, out, *params)
+    assert out.tolist() == expected
+    buf = x.copy()
+    activations.relu_forward(buf, buf, *params)
+    assert buf.tolist() == expected
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_plain_relu_in_place_and_out_of_place_agree(dtype, rng):
+    """The plain relu (no slope, no cap) has separate loops for dx is dy and for distinct arrays, and for
+    out is x; both give the general formula's values, on a length that leaves a vector remainder."""
+    x = rng.uniform(-2.0, 2.0, 1027).astype(dtype)
+    x[::7] = 0.0
+    dy = upstream_like(x.shape, rng).astype(dtype)
+    y = np.empty_like(x)
+    activations.relu_forward(x, y, 0.0, INF, 0.0)
+    np.testing.assert_array_equal(y, np.where(x > 0, x, 0).astype(dtype))
+    buf = x.copy()
+    activations.relu_forward(buf, buf, 0.0, INF, 0.0)
+    np.testing.assert_array_equal(buf, y)
+    dx = np.empty_like(x)
+    activations.relu_backward(x, y, dy, dx, 0.0, INF, 0.0)
+    np.testing.assert_array_equal(dx, np.where(x > 0, dy, 0).astype(dtype))
+    buf = dy.copy()
+    activations.relu_backward(x, y, buf, buf, 0.0, INF, 0.0)
+    np.testing.assert_array_equal(buf, dx)
