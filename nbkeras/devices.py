@@ -15,7 +15,6 @@ runs cost the same with or without the extra installed.
 """
 
 import contextlib
-import ctypes.util
 import importlib.util
 import os
 import threading
@@ -78,6 +77,8 @@ def real_gpu_available():
     """True when a real CUDA GPU can run kernels (never the simulator); checked once per process, importing
     numba.cuda only when the package and a driver are both present."""
     if not _AUTO_RESULT:
+        import ctypes.util
+
         ok = False
         if not simulator_enabled() and importlib.util.find_spec("numba_cuda") is not None and (
                 ctypes.util.find_library("cuda") or os.path.exists("/proc/driver/nvidia")):
