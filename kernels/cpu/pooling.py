@@ -25,8 +25,26 @@ beyond that raises ValueError rather than rounding an index.
 """
 
 import numpy as np
+from numba import types
+from numba.extending import overload
 
+from .. import policy
 from ..policy import kernel
+
+
+def _flat(a):
+    """``a.reshape(-1)`` when ``a`` is C-contiguous, else an empty array of its dtype: the flat view the fast
+    loops want, for an array numba has typed as C-contiguous (numba cannot reshape any other, and rejects the
+    call at compile time even in a branch that would not run). Compiled code picks by the array's type."""
+    return a.reshape(-1) if a.flags.c_contiguous else np.empty(0, a.dtype)
+
+
+if not policy.DISABLE_JIT:
+    @overload(_flat)
+    def _flat_typed(a):
+        if isinstance(a, types.Array) and a.layout == "C":
+            return lambda a: a.reshape(-1)
+        return lambda a: np.empty(0, a.dtype)
 
 
 @kernel
@@ -55,6 +73,51 @@ def _pool_shapes_ok(x, out, pool_h, pool_w, stride_h, stride_w, pad_top, pad_lef
 
 
 @kernel
+def _full_windows(ow, w, pool, stride, pad):
+    """(j0, j1): the windows j whose pool columns j*stride - pad ... + pool - 1 all lie inside [0, w)."""
+    j0 = min(ow, (pad + stride - 1) // stride)
+    j1 = min(ow, max(0, (w - pool + pad) // stride + 1))
+    return j0, max(j0, j1)
+
+
+@kernel
+def _max_2x2_row(r0, r1, o, a, j0, j1, p_row, stride_w, pad_left, w_):
+    """Full 2x2 windows j0 .. j1 - 1 of one output row: r0, r1 (W, C) the window's input rows, o and a (OW, C)
+    the output and argmax rows, p_row the spatial index of r0's first position.
+
+    The four candidates are compared in row-major order in registers and each output written once (selects, no
+    stores per candidate), and every index is unsigned: a signed one makes numba wrap negative indices around,
+    which stops LLVM from vectorising the channel loop (measured on W3's 64x26x26x32 float32: 0.28 -> 0.12 ms).
+    Same rule as the general loop: the first maximum wins, a NaN beats a number, the first NaN stays.
+    """
+    t = a.dtype.type
+    u = np.uint64
+    c_ = u(o.shape[1])
+    for j in range(j0, j1):
+        w0 = j * stride_w - pad_left
+        q0, q1, uj = u(w0), u(w0 + 1), u(j)
+        pz = p_row + w0
+        p0, p1, p2, p3 = t(pz), t(pz + 1), t(pz + w_), t(pz + w_ + 1)
+        for c in range(c_):
+            m = r0[q0, c]
+            p = p0
+            v = r0[q1, c]
+            take = (v > m) | ((v != v) & (m == m))
+            m = v if take else m
+            p = p1 if take else p
+            v = r1[q0, c]
+            take = (v > m) | ((v != v) & (m == m))
+            m = v if take else m
+            p = p2 if take else p
+            v = r1[q1, c]
+            take = (v > m) | ((v != v) & (m == m))
+            m = v if take else m
+            p = p3 if take else p
+            o[uj, c] = m
+            a[uj, c] = p
+
+
+@kernel
 def max_pool2d_forward(x, out, argmax, pool_h, pool_w, stride_h, stride_w, pad_top, pad_left):
     """out[n, i, j, c] = max of x[n, h, w, c] over the valid positions (h, w) of window (i, j).
 
@@ -78,7 +141,14 @@ def max_pool2d_forward(x, out, argmax, pool_h, pool_w, stride_h, stride_w, pad_t
         for i in range(out.shape[1]):
             h0 = i * stride_h - pad_top
             hs, he = max(h0, 0), min(h0 + pool_h, h_)
+            j0, j1 = 0, 0  # output columns j0 .. j1 - 1 of this row are done by _max_2x2_row
+            if pool_h == 2 and pool_w == 2 and h0 >= 0 and h0 + 2 <= h_:
+                j0, j1 = _full_windows(out.shape[2], w_, 2, stride_w, pad_left)
+                _max_2x2_row(x[n, h0], x[n, h0 + 1], out[n, i], argmax[n, i], j0, j1, h0 * w_, stride_w,
+                             pad_left, w_)
             for j in range(out.shape[2]):
+                if j0 <= j < j1:
+                    continue
                 w0 = j * stride_w - pad_left
                 ws, we = max(w0, 0), min(w0 + pool_w, w_)
                 o = out[n, i, j]
@@ -135,7 +205,25 @@ def max_pool2d_backward(argmax, dy, dx):
                     bad |= (not (p >= 0)) | (not (p < top)) | (p != np.floor(p))
     if bad:
         raise ValueError("max_pool2d_backward: argmax holds an index outside dx")
-    dx[...] = dx.dtype.type(0.0)
+    zero = dx.dtype.type(0.0)
+    af, dyf, dxf = _flat(argmax), _flat(dy), _flat(dx)
+    if dxf.size == dx.size and af.size == argmax.size and dyf.size == dy.size:
+        # All C-contiguous: index p of channel c is element p * C + c of the image's flat dx (no division), and
+        # each image is zeroed just before it collects its gradients, while it is in cache (W3's 64x26x26x32
+        # float32: 0.60 -> 0.22 ms). Unsigned indices: no wrap-around of negative ones to test.
+        u = np.uint64
+        cu, ohw = u(c_), dy.shape[1] * dy.shape[2]
+        for n in range(n_):
+            dxn = dxf[n * hw * c_:(n + 1) * hw * c_]
+            dxn[:] = zero
+            an = af[n * ohw * c_:(n + 1) * ohw * c_]
+            gn = dyf[n * ohw * c_:(n + 1) * ohw * c_]
+            for k in range(u(ohw)):
+                for c in range(cu):
+                    e = k * cu + c
+                    dxn[u(an[e]) * cu + c] += gn[e]
+        return
+    dx[...] = zero
     # 32-bit division: measured 2.5x faster than int64 // and % for the whole kernel (pool 2 on 32x28x28x32)
     w32 = np.uint32(w_)
     for n in range(n_):

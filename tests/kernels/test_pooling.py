@@ -357,3 +357,45 @@ def test_max_backward_takes_strided_views(rng):
     n, _, _, c = np.indices(arg.shape)
     np.add.at(want, (n.ravel(), arg.astype(int).ravel(), c.ravel()), dy.ravel())
     np.testing.assert_array_equal(dx, want.reshape(2, 6, 8, 4))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("h, w, stride, pad, oh, ow", [
+    (6, 7, 2, 0, 3, 3),    # Keras's MaxPooling2D(2), 'valid': an odd width leaves a column out
+    (5, 7, 2, 1, 3, 4),    # 'same'-like front padding: edge windows are partial
+    (5, 6, 1, 0, 4, 5),    # overlapping full windows
+    (4, 9, 3, 1, 2, 3),    # stride beyond the pool: columns skipped
+])
+def test_max_2x2_rows_match_the_reference(h, w, stride, pad, oh, ow, dtype, rng):
+    """2x2 pools take a separate loop for the full windows of a row: it must agree with the reference on every
+    window kind, with ties (rounded values) and NaNs present, and its backward with np.add.at."""
+    x = np.round(rng.standard_normal((3, h, w, 19)) * 2.0).astype(dtype)  # many ties; 19 channels: a remainder
+    x[0, 1, 1, :5] = np.nan
+    x[1, 2, 3, 4] = np.nan
+    x[1, 2, 2, 4] = np.nan
+    geom = (2, 2, stride, stride, pad, pad)
+    out, arg = max_fwd(x, geom, oh, ow)
+    want, want_arg = ref_max(x.astype(np.float64), geom, oh, ow)
+    np.testing.assert_array_equal(out, want.astype(dtype))
+    np.testing.assert_array_equal(arg, want_arg)
+    dy = rng.standard_normal(out.shape).astype(dtype)
+    dx = max_bwd(arg, dy, x.shape, dtype)
+    expected = np.zeros((3, h * w, 19), dtype)
+    n, _, _, c = np.indices(arg.shape)
+    np.add.at(expected, (n.ravel(), arg.astype(int).ravel(), c.ravel()), dy.ravel())
+    np.testing.assert_array_equal(dx, expected.reshape(x.shape))
+
+
+def test_max_backward_contiguous_and_strided_agree(rng):
+    """The backward has a flat loop for C-contiguous arrays and a general one: same result, overlapping windows
+    included (stride 1 under pool 2: an input wins several windows)."""
+    x = rng.standard_normal((2, 5, 6, 3))
+    out, arg = max_fwd(x, (2, 2, 1, 1, 0, 0), 4, 5)
+    dy = rng.standard_normal(out.shape)
+    flat = max_bwd(arg, dy, x.shape, np.float64)
+    arg_s = np.full((2, 4, 5, 6), np.nan)[..., ::2]
+    dy_s = np.full((2, 4, 5, 6), np.nan)[..., ::2]
+    arg_s[...], dy_s[...] = arg, dy
+    dx_s = np.full((2, 5, 6, 6), np.nan)[..., ::2]
+    pooling.max_pool2d_backward(arg_s, dy_s, dx_s)
+    np.testing.assert_array_equal(dx_s, flat)
