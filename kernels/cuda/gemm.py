@@ -135,9 +135,9 @@ def _gemm_tiled(ta, tb, alpha, a, b, beta, c, bias):
 def _bmm_tiled(ta, tb, alpha, a, b, beta, c, nsum):
     """c[z] = alpha sum_s op(a[ia]) @ op(b[ib]) + beta c[z] for z = blockIdx.z.
 
-    nsum == 0: one product per z, ia = z (or 0 when a holds one matrix), ib likewise.
-    nsum > 0:  c has one matrix (z = 0) and the sum runs over s < nsum with ia = s (or 0), ib = s (or 0): the
-    gradient of an operand shared by every product. nsum == 0 with c.shape[0] == 0 launches nothing (host)."""
+    nsum < 0:  one product per z, ia = z (or 0 when a holds one matrix), ib likewise.
+    nsum >= 0: c has one matrix (z = 0) and the sum runs over s < nsum with ia = s (or 0), ib = s (or 0): the
+    gradient of an operand shared by every product (nsum == 0 leaves alpha * 0 + beta * c)."""
     sa = cuda.shared.array((TILE, _PAD), dtype=c.dtype)
     sb = cuda.shared.array((TILE, _PAD), dtype=c.dtype)
     acc = cuda.local.array(_PER, dtype=c.dtype)
@@ -148,7 +148,7 @@ def _bmm_tiled(ta, tb, alpha, a, b, beta, c, nsum):
     z = cuda.blockIdx.z
     for r in range(_PER):
         acc[r] = 0
-    if nsum > 0:
+    if nsum >= 0:
         for s in range(nsum):
             ia = 0 if a.shape[0] == 1 else s
             ib = 0 if b.shape[0] == 1 else s
@@ -318,7 +318,8 @@ def gemm_naive(trans_a, trans_b, alpha, a, b, beta, c):
 
 
 def bmm(trans_a, trans_b, alpha, a, b, beta, c, nsum):
-    """Batched products on 3-D C-contiguous operands (see _bmm_tiled; shapes checked by the caller)."""
+    """Batched products on 3-D C-contiguous operands, one launch (see _bmm_tiled; shapes checked by the caller):
+    nsum < 0: c[z] = alpha op(a[z]) @ op(b[z]) + beta c[z]; nsum >= 0: c[0] = alpha sum_s<nsum ... + beta c[0]."""
     if c.shape[0] == 0 or c.shape[1] == 0 or c.shape[2] == 0:
         return
     grid, threads = tiled_grid(c.shape[1], c.shape[2], batch=c.shape[0])
