@@ -85,7 +85,7 @@ def _value(code, x, v, p0, p1, p2):
                 a = zero
             if a > cap:
                 a = cap
-        if v < t:
+        if v < t and x.dtype.type(p0) != zero:  # Keras skips the slope term at slope 0: relu(-inf) is 0, not 0 * inf
             a -= x.dtype.type(p0) * (t - v)
         return a
     if code == RELU6:

@@ -60,6 +60,13 @@ def test_elementwise(name, dtype):
         check_twin(f"activations.{name}_backward", x, y, dy, dx, *params)
 
 
+@pytest.mark.parametrize("params", ELEMENTWISE["relu"])
+def test_relu_infinities(params):
+    x = np.array([-np.inf, np.inf, -1.0, 2.0])
+    check_twin("activations.relu_forward", x, np.zeros(4), *params)
+    check_twin("activations.relu_backward", x, np.zeros(4), np.ones(4), np.zeros(4), *params)
+
+
 def _row_input(rng, dtype, shape, name):
     x = rng.uniform(-3, 3, shape)
     if name == "sparsemax":
