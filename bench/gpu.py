@@ -22,7 +22,7 @@ import time
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import workloads  # noqa: E402
+import workloads
 
 GPU_WORKLOADS = {"W1b1024": dict(workloads.WORKLOADS["W1"], batch=1024), "W3": workloads.WORKLOADS["W3"],
                  "W6": workloads.WORKLOADS["W6"]}
@@ -90,9 +90,8 @@ def worker(name, key, conn):
 
 
 def gemm_table(rounds):
-    from numba import cuda
-
     from nbkeras.kernels.cuda import gemm
+    from numba import cuda
 
     rows = []
     for (m, k, n) in ((1024, 784, 256), (1024, 256, 128), (1024, 128, 10)):

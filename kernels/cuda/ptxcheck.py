@@ -33,7 +33,7 @@ class _NoDevice:
 
 
 def _without_a_driver():
-    import numba.cuda.dispatcher as dispatcher
+    from numba.cuda import dispatcher
 
     dispatcher.get_current_device = lambda: _NoDevice
 

@@ -7,8 +7,12 @@ buffer is filled here, in one launch per chunk of batches, from xoroshiro128+ ge
 
 import numba
 from numba import cuda
-from numba.cuda.random import (create_xoroshiro128p_states, xoroshiro128p_dtype, xoroshiro128p_uniform_float32,
-                               xoroshiro128p_uniform_float64)
+from numba.cuda.random import (
+    create_xoroshiro128p_states,
+    xoroshiro128p_dtype,
+    xoroshiro128p_uniform_float32,
+    xoroshiro128p_uniform_float64,
+)
 
 from . import _launch
 from ._launch import kernel

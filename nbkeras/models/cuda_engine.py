@@ -27,8 +27,8 @@ import weakref
 
 import numpy as np
 
-from .engine import _Engine
 from .eager import PREDICT, TEST, TRAIN, EagerRun
+from .engine import _Engine
 
 
 class _CudaKernels:
@@ -160,7 +160,7 @@ class CudaEngine(_Engine):
     # ------------------------------------------------------------------ runs
     def train(self, data, order, first, nsteps, batch, state, lrs, rand):
         with self._lock:
-            d = self._device()
+            self._device()
             xs, ys, sws, d_order, d_first = self._data(data, order, first, nsteps, batch)
             d_rand = self._uniforms(rand.shape[0])
             before = self._launch.LAUNCHES[0]

@@ -10,8 +10,8 @@ import pytest
 
 pytest.importorskip("numba.cuda", reason="the [cuda] extra (numba-cuda) is not installed")
 
-import nbkeras as keras  # noqa: E402
-from nbkeras import devices  # noqa: E402
+import nbkeras as keras
+from nbkeras import devices
 
 if not devices.simulator_enabled() and not devices.real_gpu_available():
     pytest.skip("neither numba's CUDA simulator nor a GPU", allow_module_level=True)

@@ -2,9 +2,8 @@
 
 import numpy as np
 import pytest
-from support.cuda_twin import check_twin
-
 from nbkeras.kernels.cuda import data
+from support.cuda_twin import check_twin
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64, np.int64])
