@@ -87,9 +87,12 @@ def cpu_cache(c):
 
 @pytest.fixture
 def threads(monkeypatch):
+    """Lower the loop kernels' block size (several blocks, threads striding over columns) and the weight-gradient
+    launch's rows per chunk (several chunks adding into one gradient)."""
     def set_threads(value):
         if value is not None:
             monkeypatch.setattr(rec, "_THREADS", value)
+            monkeypatch.setattr(rec, "_ROWS_PER_CHUNK", 5)
     return set_threads
 
 
@@ -99,6 +102,15 @@ def threads(monkeypatch):
 def test_forward_and_backward_match_cpu(kind, reset_after, dtype, opts, threads):
     threads(OPTIONS[opts][-1])
     c = make_case(kind, reset_after, dtype, OPTIONS[opts])
+    check_twin(f"recurrent.{kind}_forward", *forward_args(c))
+    check_twin(f"recurrent.{kind}_backward", *backward_args(c, cpu_cache(c)))
+
+
+@pytest.mark.parametrize("n,steps", [(1, 1), (2, 0), (0, 2)])
+@pytest.mark.parametrize("kind,reset_after", VARIANTS, ids=["simple_rnn", "lstm", "gru_ra", "gru"])
+def test_degenerate_sizes(kind, reset_after, n, steps):
+    """One sample and step; no steps (hT = h0, dh0 = dhT, zero weight gradients); no samples."""
+    c = make_case(kind, reset_after, np.float64, OPTIONS["plain"], n=n, steps=steps)
     check_twin(f"recurrent.{kind}_forward", *forward_args(c))
     check_twin(f"recurrent.{kind}_backward", *backward_args(c, cpu_cache(c)))
 
