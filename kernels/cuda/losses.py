@@ -426,7 +426,8 @@ def _categorical_ce(y_true, y_pred, vec, dpred, logits, backward, keep, add):
         if live:
             for j in range(lane, d, lanes):
                 acc += math.exp(y_pred[i, j] - m)
-        lse = math.log(rsum(acc))
+        tot = rsum(acc)
+        lse = math.log(tot) if live else zero  # a row slot past the end has tot = 0
         acc = zero
         if not backward:
             if live:
@@ -523,7 +524,7 @@ def _sparse_ce(labels, y_pred, vec, dpred, logits, backward):
                 sh[base + lane] += sh[base + lane + s]
             cuda.syncthreads()
             s //= 2
-        lse = math.log(sh[base])
+        lse = math.log(sh[base]) if live else zero  # a row slot past the end has a sum of 0
         if live:
             if not backward:
                 if lane == 0:

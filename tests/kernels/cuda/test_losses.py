@@ -49,12 +49,21 @@ def test_simple_losses_match_cpu(rng, dtype, name, extra, t_range, p_range):
 
 def test_wide_rows_and_zero_rows(rng):
     """d > 32 (lanes stride over the row), a zero row (cosine's clamped norm), huber's |e| == delta."""
-    yt, yp = _pair(rng, np.float64, (-1, 1), (-1, 1), rows=3, d=45)
+    rows, d = 3, 45
+    yt, yp = _pair(rng, np.float64, (-1, 1), (-1, 1), rows=rows, d=d)
     yp[1] = 0.0
     yt[2, :4] = yp[2, :4] + np.array([1.0, -1.0, 0.5, -0.5])
-    for name, extra in (("cosine_similarity", ()), ("huber", (0.5,)), ("mean_squared_error", ()),
-                        ("log_cosh", ())):
+    for name, extra in (("cosine_similarity", ()), ("huber", (0.5,))):
         _run_pair(rng, np.float64, name, extra, yt, yp)
+    _run_pair(rng, np.float64, "categorical_hinge", (), np.eye(d)[rng.integers(0, d, rows)], yp)
+
+
+def test_last_block_partly_past_the_end(rng):
+    """Two blocks of 8 rows (32 lanes each) for 10 rows: the slots past the end take part in the reductions."""
+    rows, d = 10, 33
+    (yp,) = arrays(rng, np.float64, (rows, d), low=-3, high=3)
+    _run_pair(rng, np.float64, "categorical_crossentropy", (True, 0.1), np.eye(d)[rng.integers(0, d, rows)], yp)
+    _run_pair(rng, np.float64, "sparse_categorical_crossentropy", (True,), rng.integers(0, d, rows) * 1.0, yp)
 
 
 @pytest.mark.parametrize("dtype", DTYPES)

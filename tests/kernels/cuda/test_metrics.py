@@ -57,15 +57,15 @@ def test_sparse_accuracies_match_cpu(rng, dtype):
 
 def test_wide_rows(rng):
     """d > 32: lanes stride over the row and the argmax crosses lanes (the maximum first seen by a later lane)."""
-    yp = rng.integers(0, 3, (3, 70)).astype(np.float64)
+    yp = rng.integers(0, 3, (10, 70)).astype(np.float64)  # two blocks of 8 rows, the second partly past the end
     yp[0, 40] = yp[0, 66] = 9.0
     yp[1, 50] = np.nan
     yp[1, 65] = np.nan
-    yt = np.eye(70)[[66, 50, 5]]
-    (out,) = arrays(rng, np.float64, (3,))
+    yt = np.eye(70)[[66, 50] + [5] * 8]
+    (out,) = arrays(rng, np.float64, (10,))
     check_twin("metrics.categorical_accuracy_forward", yt, yp, out)
     check_twin("metrics.top_k_categorical_accuracy_forward", yt, yp, out, 2)
-    check_twin("metrics.sparse_categorical_accuracy_forward", np.array([40.0, 50.0, 1.0]), yp, out)
+    check_twin("metrics.sparse_categorical_accuracy_forward", np.array([40.0, 50.0] + [1.0] * 8), yp, out)
 
 
 def test_sparse_bad_label_gives_nan():
