@@ -23,6 +23,7 @@ import math
 import numpy as np
 
 from ..policy import kernel
+from . import vmath
 
 # ---------------------------------------------------------------------------------------------- unary codes
 # code      f(x)                       d f / d x (the backward rule, as dx = dy * this)
@@ -268,7 +269,9 @@ def unary_forward(code, x, out):
     if code < 0 or code >= N_UNARY:
         raise ValueError("unary_forward: unknown code")
     t = out.dtype.type
-    # The commonest codes get their own loops so that they vectorise; the rest share one dispatching loop.
+    # One branch-free loop per code, so that LLVM vectorises each (an op-code test or a libm call inside the loop
+    # blocks it); exp/log/tanh/sigmoid and their kin run through vmath's vectorisable implementations. Only the
+    # trigonometric, hyperbolic and erf codes still call libm per element, through the shared dispatching loop.
     if code == NEG:
         for i in range(n):
             out[i] = -x[i]
@@ -281,18 +284,92 @@ def unary_forward(code, x, out):
     elif code == COPY:
         for i in range(n):
             out[i] = x[i]
-    elif code == EXP:
-        for i in range(n):
-            out[i] = np.exp(x[i])
-    elif code == TANH:
-        for i in range(n):
-            out[i] = np.tanh(x[i])
     elif code == SQRT:
         for i in range(n):
             out[i] = np.sqrt(x[i])
+    elif code == EXP:
+        vmath.exp(x, out)
+    elif code == EXPM1:
+        vmath.expm1(x, out)
+    elif code == LOG:
+        vmath.log(x, out)
+    elif code == LOG1P:
+        vmath.log1p(x, out)
+    elif code == TANH:
+        vmath.tanh(x, out)
+    elif code == SIGMOID:
+        vmath.sigmoid(x, out)
+    elif code == SOFTPLUS:
+        vmath.softplus(x, out)
+    elif code == LOG2 or code == LOG10:
+        vmath.log(x, out)
+        c = t(1.0 / _LN2) if code == LOG2 else t(1.0 / _LN10)
+        for i in range(n):
+            out[i] = out[i] * c
+    elif code == SIGN:
+        zero = t(0.0)
+        one = t(1.0)
+        for i in range(n):
+            v = x[i]
+            r = one if v > zero else zero
+            r = -one if v < zero else r
+            out[i] = r if v == v else v
+    elif code == RECIPROCAL:
+        one = t(1.0)
+        for i in range(n):
+            out[i] = one / x[i]
+    elif code == RSQRT:
+        one = t(1.0)
+        for i in range(n):
+            out[i] = one / np.sqrt(x[i])
+    elif code == RELU:
+        zero = t(0.0)
+        for i in range(n):
+            v = x[i]
+            out[i] = v if (v > zero or v != v) else zero
+    elif code == FLOOR:
+        for i in range(n):
+            out[i] = np.floor(x[i])
+    elif code == CEIL:
+        for i in range(n):
+            out[i] = np.ceil(x[i])
+    elif code == ROUND:
+        for i in range(n):
+            out[i] = np.rint(x[i])
+    elif code == TRUNC:
+        for i in range(n):
+            out[i] = np.trunc(x[i])
+    elif code == LOGICAL_NOT or code == ISNAN or code == ISINF or code == ISFINITE or code == NONZERO:
+        _unary_predicate(code, x, out)
     else:
         for i in range(n):
             out[i] = t(_unary(code, x[i]))
+
+
+@kernel
+def _unary_predicate(code, x, out):
+    """The boolean unary codes, stored as 0.0 / 1.0, one loop each."""
+    n = x.shape[0]
+    t = out.dtype.type
+    zero = t(0.0)
+    one = t(1.0)
+    inf = t(math.inf)
+    if code == LOGICAL_NOT:
+        for i in range(n):
+            out[i] = one if x[i] == zero else zero
+    elif code == ISNAN:
+        for i in range(n):
+            v = x[i]
+            out[i] = one if v != v else zero
+    elif code == ISINF:
+        for i in range(n):
+            out[i] = one if abs(x[i]) == inf else zero
+    elif code == ISFINITE:
+        for i in range(n):
+            out[i] = one if abs(x[i]) < inf else zero
+    else:
+        for i in range(n):
+            out[i] = one if x[i] != zero else zero
 
 
 @kernel
