@@ -53,14 +53,44 @@ def compile_family(family, ccs):
         if mod != module:
             continue
         for sig in sigs:
-            for cc in ccs:
-                try:
-                    ptx, _ = cuda.compile_ptx(fn, sig.args, cc=cc)
-                    err = None if f".target sm_{cc[0]}{cc[1]}" in ptx else "PTX for the wrong target"
-                except Exception as e:  # noqa: BLE001 - reported, not swallowed
-                    err = f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"
+            for cc, ptx, err in _ptx(cuda, fn, sig.args, ccs):
+                if err is None and f".target sm_{cc[0]}{cc[1]}" not in ptx:
+                    err = "PTX for the wrong target"
                 results.append((f"{family}.{name}", _launch._sig_text(sig), cc, err))
     return results
+
+
+def _ptx(cuda, fn, args, ccs):
+    """[(cc, ptx, error)]: the kernel typed and lowered once, then NVVM run per compute capability (what
+    ``compile_ptx`` does per call, minus repeating the front end); falls back to ``compile_ptx`` per cc."""
+    try:
+        from numba.cuda.compiler import _compile_pyfunc_with_fixup
+    except ImportError:  # pragma: no cover - another numba-cuda layout
+        _compile_pyfunc_with_fixup = None
+    if _compile_pyfunc_with_fixup is not None:
+        try:
+            lib, _ = _compile_pyfunc_with_fixup(fn, args, device=False, abi="numba", cc=ccs[0])
+        except Exception as e:  # noqa: BLE001 - reported, not swallowed
+            return [(cc, "", _error(e)) for cc in ccs]
+        out = []
+        for cc in ccs:
+            try:
+                codes = lib.get_asm_strs(cc=cc)
+                out.append((cc, codes[0], None if len(codes) == 1 else "several PTX modules"))
+            except Exception as e:  # noqa: BLE001
+                out.append((cc, "", _error(e)))
+        return out
+    out = []
+    for cc in ccs:
+        try:
+            out.append((cc, cuda.compile_ptx(fn, args, cc=cc)[0], None))
+        except Exception as e:  # noqa: BLE001
+            out.append((cc, "", _error(e)))
+    return out
+
+
+def _error(e):
+    return f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"
 
 
 def main(argv=None):
