@@ -99,11 +99,13 @@ GEMM_MODE, BLAS = _choose_gemm()
 
 
 def _source_fingerprint():
-    """Hash of every kernel source file (see the module docstring for why)."""
+    """Hash of every CPU kernel source file (see the module docstring for why). kernels/cuda is left out: its
+    kernels are not in this cache, and an edit there must not throw away every compiled CPU kernel (nor should
+    CPU-only users pay for reading it at import)."""
     h = hashlib.sha256(numba.__version__.encode())
     root = os.path.dirname(os.path.abspath(__file__))
     for dirpath, dirnames, filenames in sorted(os.walk(root)):
-        dirnames.sort()
+        dirnames[:] = sorted(d for d in dirnames if not (dirpath == root and d == "cuda"))
         for name in sorted(filenames):
             if name.endswith(".py"):
                 with open(os.path.join(dirpath, name), "rb") as f:
