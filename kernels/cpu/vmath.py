@@ -202,6 +202,9 @@ def _expm1_block(a, m, r, kb, p, full):
         s = s1 * s2
         small = (em * s1) * s2 + (s - 1.0)
         big = ((em + 1.0) * s1) * s2 - 1.0
+        small = em if s == 1.0 else small  # k = 0: em itself
+        v = a[i]  # (still the input)
+        small = v if v == 0.0 else small  # keeps -0.0
         a[i] = big if s > 4503599627370496.0 else small  # 2^52
 
 
@@ -262,7 +265,8 @@ def _log1p_block(a, m, e, p, q):
         u = p[i]
         c = (q[i] - (u - 1.0)) / u
         r = a[i]
-        a[i] = r if (u == 0.0 or u == math.inf or u != u) else r + c
+        r = r if (u == 0.0 or u == math.inf or u != u) else r + c
+        a[i] = q[i] if u == 1.0 else r  # |x| < 2^-53: log1p(x) = x (keeps -0.0)
 
 
 @_vfunc
@@ -277,7 +281,8 @@ def _log1p_block_short(a, m, e, p, q):
         u = p[i]
         c = (q[i] - (u - 1.0)) / u
         r = a[i]
-        a[i] = r if (u == 0.0 or u == math.inf or u != u) else r + c
+        r = r if (u == 0.0 or u == math.inf or u != u) else r + c
+        a[i] = q[i] if u == 1.0 else r  # |x| < 2^-53: log1p(x) = x (keeps -0.0)
 
 
 # ------------------------------------------------------------------ the public helpers
