@@ -97,6 +97,9 @@ _TWO_OVER_SQRT_PI = 1.1283791670955126
 # fails on inf/nan), so there NumPy's floor stands in.
 _floor = np.floor if _launch.SIMULATED else math.floor
 
+#: Threads per block of the one-dimensional launches (the size of a block-sum buffer).
+_BLOCK = _launch.THREADS
+
 _V = "F[::1]"
 _I = "int64"
 _B = "boolean"
@@ -456,19 +459,38 @@ def _contiguous(n1, n2, n3, n4, s):
 
 
 # How a kernel writes one operand's gradient (see _grad_mode).
-_SKIP, _STORE, _ADD, _ATOMIC = 0, 1, 2, 3
+_SKIP, _STORE, _ADD, _ATOMIC, _REDUCE = 0, 1, 2, 3, 4
 
 
-def _grad_mode(g, total, dims, strides, accumulate):
+def _grad_mode(g, total, dims, strides, accumulate, reducible=False):
     """_SKIP for an empty gradient; _STORE / _ADD when the strides map the output onto g one to one (plain stores,
-    overwriting or adding); else _ATOMIC, after zeroing g unless accumulating."""
+    overwriting or adding); else (after zeroing g unless accumulating) _REDUCE for a single value (all strides 0)
+    where the kernel can (``reducible``): a block sum, then one atomic add per block instead of one per thread on
+    a single address; else _ATOMIC."""
     if g.size == 0:
         return _SKIP
     if g.size == total and total > 0 and _contiguous(*dims[1:], strides):
         return _ADD if accumulate else _STORE
     if not accumulate:
         _zero1[_launch.grid(g.size)](g)
-    return _ATOMIC
+    return _REDUCE if reducible and not any(strides) else _ATOMIC
+
+
+@device
+def _block_sum(buf, v):
+    """Sum of v over the block (blockDim.x a power of two); every thread gets the total."""
+    tid = cuda.threadIdx.x
+    buf[tid] = v
+    cuda.syncthreads()
+    s = cuda.blockDim.x // 2
+    while s > 0:
+        if tid < s:
+            buf[tid] += buf[tid + s]
+        cuda.syncthreads()
+        s //= 2
+    total = buf[0]
+    cuda.syncthreads()
+    return total
 
 
 @device
@@ -558,15 +580,29 @@ def _binary_forward(code, a, b, out, n1, n2, n3, n4, sa0, sa1, sa2, sa3, sa4, sb
 @kernel(_sig(_I, _V, _V, _V, _V, _V, _V, _I, _I, *_DIMS, *_STRIDES, *_STRIDES))
 def _binary_backward(code, a, b, y, dy, da, db, mode_a, mode_b, n1, n2, n3, n4, sa0, sa1, sa2, sa3, sa4,
                      sb0, sb1, sb2, sb3, sb4):
+    buf = cuda.shared.array(_BLOCK, dtype=dy.dtype)
     o = cuda.grid(1)
+    va = 0.0
+    vb = 0.0
     if o < dy.shape[0]:
         ia = _offset(o, n1, n2, n3, n4, sa0, sa1, sa2, sa3, sa4)
         ib = _offset(o, n1, n2, n3, n4, sb0, sb1, sb2, sb3, sb4)
         g = dy[o]
         if mode_a != _SKIP:
-            _put(da, ia, g * _slope_a(code, a[ia], b[ib], y[o]), mode_a)
+            va = g * _slope_a(code, a[ia], b[ib], y[o])
+            _put(da, ia, va, mode_a)
         if mode_b != _SKIP:
-            _put(db, ib, g * _slope_b(code, a[ia], b[ib], y[o]), mode_b)
+            vb = g * _slope_b(code, a[ia], b[ib], y[o])
+            _put(db, ib, vb, mode_b)
+    # A single-value operand: the block's sum, one atomic add (every thread of the block takes part).
+    if mode_a == _REDUCE:
+        va = _block_sum(buf, va)
+        if cuda.threadIdx.x == 0:
+            cuda.atomic.add(da, 0, va)
+    if mode_b == _REDUCE:
+        vb = _block_sum(buf, vb)
+        if cuda.threadIdx.x == 0:
+            cuda.atomic.add(db, 0, vb)
 
 
 def binary_forward(code, a, b, out, n1, n2, n3, n4, sa0, sa1, sa2, sa3, sa4, sb0, sb1, sb2, sb3, sb4):
@@ -592,7 +628,8 @@ def binary_backward(code, a, b, y, dy, da, db, accumulate_a, accumulate_b, n1, n
     """da (+)= sum over broadcast positions of dy * df/da, db likewise, as kernels.cpu.elementwise.binary_backward.
 
     One thread per dy element; a broadcast operand's gradient is reduced with atomics (zeroed by a launch of its
-    own first unless accumulating), a one-to-one operand's is stored directly."""
+    own first unless accumulating) -- a single value's by a block sum and one atomic add per block --, a
+    one-to-one operand's is stored directly."""
     dims = (n1, n2, n3, n4)
     sa, sb = (sa0, sa1, sa2, sa3, sa4), (sb0, sb1, sb2, sb3, sb4)
     n0 = _batch(dy.size, *dims)
@@ -606,8 +643,8 @@ def binary_backward(code, a, b, y, dy, da, db, accumulate_a, accumulate_b, n1, n
         raise ValueError("binary_backward: b is too small for its strides")
     if (da.size != 0 and da.size != a.size) or (db.size != 0 and db.size != b.size):
         raise ValueError("binary_backward: da and db must have the sizes of a and b (or 0)")
-    mode_a = _grad_mode(da, dy.size, (n0, *dims), sa, accumulate_a)
-    mode_b = _grad_mode(db, dy.size, (n0, *dims), sb, accumulate_b)
+    mode_a = _grad_mode(da, dy.size, (n0, *dims), sa, accumulate_a, True)
+    mode_b = _grad_mode(db, dy.size, (n0, *dims), sb, accumulate_b, True)
     if (mode_a == _SKIP and mode_b == _SKIP) or dy.size == 0:
         return
     _binary_backward[_launch.grid(dy.size)](int(code), a, b, y, dy, _or_dummy(da, 1), _or_dummy(db, 1), mode_a,

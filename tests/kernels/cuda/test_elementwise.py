@@ -90,6 +90,18 @@ def test_binary_matches_cpu(case, dtype):
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
+def test_binary_backward_to_a_single_value_over_blocks_matches_cpu(dtype):
+    # b one value over 300 elements (two blocks): block sums, one atomic add per block
+    rng = np.random.default_rng(6)
+    dims, sa, sb = (1, 1, 1, 100), (100, 100, 100, 100, 1), (0, 0, 0, 0, 0)
+    a, y, dy, da = arrays(rng, dtype, 300, 300, 300, 300)
+    b, db = arrays(rng, dtype, 1, 1)
+    for accumulate in (False, True):
+        check_twin("elementwise.binary_backward", E.MULTIPLY, a, b, y, dy, da, db, False, accumulate, *dims, *sa,
+                   *sb)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
 def test_binary_comparisons_with_ties_match_cpu(dtype):
     rng = np.random.default_rng(5)
     dims, sa, sb = (2, 1, 1, 5), (10, 5, 5, 5, 1), (0, 0, 0, 0, 1)
