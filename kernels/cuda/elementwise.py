@@ -6,9 +6,10 @@ convention). On the device:
 - one thread per output element; the op code is dispatched inside the device code (``_unary_f``, ``_binary_f``
   and their slopes: a chain of ``if code == ...``), so one compiled kernel serves every code;
 - a broadcast operand's gradient is summed over its broadcast positions on the device with ``cuda.atomic.add``
-  (after a zeroing launch when not accumulating); an operand that is not broadcast (C-contiguous strides covering
-  it exactly) gets plain stores instead, in the same launch. Atomics add in an unspecified order, so a reduced
-  gradient may differ from the CPU's sequential sum in the last bits;
+  (after a zeroing launch when not accumulating); in binary_backward a single-value operand's is first summed
+  over each block in shared memory (one atomic per block); an operand that is not broadcast (C-contiguous strides
+  covering it exactly) gets plain stores instead, in the same launch. Atomics add in an unspecified order, so a
+  reduced gradient may differ from the CPU's sequential sum in the last bits;
 - values the CPU kernels check by reading them (gather indices) cannot be checked on the host without a copy per
   call: an index that is out of range or not an integer leaves its output element untouched (forward) or adds
   nothing (backward) where the CPU kernel raises ValueError. Shapes, strides and codes are checked on the host
