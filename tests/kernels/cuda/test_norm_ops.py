@@ -32,6 +32,15 @@ def test_layer_norm_matches_cpu(d, dtype, monkeypatch):
     check_twin("norm_ops.layer_norm_forward", x, empty(dtype), beta, out, 1e-3, False)
 
 
+def test_layer_norm_with_the_default_block_matches_cpu():
+    rng = np.random.default_rng(1)
+    x, out, gamma, beta, dy, dx, dgamma, dbeta = arrays(rng, np.float64, (2, 70), (2, 70), 70, 70, (2, 70),
+                                                        (2, 70), 70, 70)
+    assert G._row_threads(70) == 128
+    check_twin("norm_ops.layer_norm_forward", x, gamma, beta, out, 1e-3, False)
+    check_twin("norm_ops.layer_norm_backward", x, gamma, dy, dx, dgamma, dbeta, 1e-3, False, False)
+
+
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("shape", [(3, 6, 1), (2, 3, 4), (2, 40, 1)])
 def test_unit_norm_matches_cpu(shape, dtype, monkeypatch):
