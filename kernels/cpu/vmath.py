@@ -5,8 +5,9 @@ element, where NumPy's SIMD loops take ~0.3. These are written in plain arithmet
 
 * exp / expm1: x = k ln2 + r with k = round(x / ln2) (the 1.5 * 2^52 shifter trick: adding it rounds, and the
   sum's low mantissa bits hold k), |r| <= ln2 / 2, ln2 split in two (Cody-Waite) so k ln2 is exact to ~2^-86;
-  e^r by its Taylor polynomial (degree 13 for float64, 8 for float32), then 2^k built from bits: the shifter sums
-  are stored in a float64 scratch block, read back through its int64 view, and (k + 1023) << 52 written there.
+  e^r by its Taylor polynomial (degree 13 for float64, 8 for float32), then 2^k built from bits: the shifter
+  sum's bits minus the shifter's give k, and (k + 1023) << 52 reinterpreted as a float64 is 2^k (two tiny LLVM
+  bitcast intrinsics, ``_f2i``/``_i2f``; under NUMBA_DISABLE_JIT NumPy views do the same).
   2^k is applied as two factors 2^(k >> 1) 2^(k - (k >> 1)) so results that overflow or fall into the
   subnormal range round once, as libm's do. Inputs are clamped to [-746, 710] first (beyond them the result is
   0 / inf either way); NaN passes every clamp (comparisons with NaN are false) and propagates.
@@ -21,16 +22,19 @@ element, where NumPy's SIMD loops take ~0.3. These are written in plain arithmet
 
 float32 arrays are computed in float64 with shorter polynomials and rounded once at the store, so their results
 are within an ulp; float64 results are within a few ulp (tests/kernels/test_vmath.py states and asserts the
-maxima). Each function works through blocks of ``_BLOCK`` elements: the input block is copied into contiguous
-float64 scratch, every stage is one branch-free loop over scratch, then the block is stored. So ``x`` and ``out``
-may be strided views and may alias (out = x) without defeating vectorisation.
+maxima). Every scalar function here is branch-free (selects only) and inlined into its caller's loop, so a loop
+``out[i] = _tanh64(x[i])`` vectorises whole; the array functions run one such loop, with a separate one for
+out = x (LLVM's runtime overlap check would send an in-place call to the scalar loop). Strided views work (slower).
+Kernels may call the scalar functions (``exp64``, ``tanh64``, ... full float64 accuracy; ``exp32``, ... for
+values to be rounded to float32) inside their own loops.
 
 These functions are compiled without ``reassoc`` (unlike the kernels, see ``policy``): reassociation would fold
 (v * log2e + shifter) - shifter into v * log2e and break the rounding, and merge the two Cody-Waite products.
 ``contract`` (FMA) is kept: it only makes the reductions more exact.
 
-Public functions here are helpers for CPU kernels, not kernels (no CUDA twin): each takes (x, out), both 1-D
-float32 or float64 arrays of one length (the caller checks), and writes out = f(x).
+Public functions here are helpers for CPU kernels, not kernels (no CUDA twin). The array ones take (x, out),
+both 1-D float32 or float64 arrays of one length (the caller checks), and write out = f(x); float64 precision is
+used when either is float64.
 """
 
 import math
@@ -38,15 +42,17 @@ from decimal import Decimal, getcontext
 
 import numba
 import numpy as np
+from llvmlite import ir
+from numba.core import types
+from numba.extending import intrinsic
 
 from .. import policy
 
-_BLOCK = 512
-
-
-def _vfunc(f):
+def _vfunc(f=None, *, inline="always"):
     """Compile like a kernel but without reassoc; under NUMBA_DISABLE_JIT keep it as Python, silencing NumPy's
     overflow / invalid warnings (inf * 0 and the like are intended in the scratch arithmetic)."""
+    if f is None:
+        return lambda g: _vfunc(g, inline=inline)
     if policy.DISABLE_JIT:
         def quiet(*args):
             with np.errstate(all="ignore"):
@@ -54,9 +60,37 @@ def _vfunc(f):
         quiet.__name__ = f.__name__
         quiet.__doc__ = f.__doc__
         return quiet
-    d = numba.njit(error_model="numpy", fastmath={"contract"}, nogil=True, inline="never")(f)
+    d = numba.njit(error_model="numpy", fastmath={"contract"}, nogil=True, inline=inline)(f)
     policy._enable_cache(d)
     return d
+
+
+if policy.DISABLE_JIT:
+    def _f2i(v):
+        return int(np.array(v, np.float64).view(np.int64))
+
+    def _i2f(k):
+        return np.array(int(k) & 0xFFFFFFFFFFFFFFFF, np.uint64).view(np.float64)[()]
+else:
+    @intrinsic
+    def _f2i(typingctx, v):
+        """The bits of a float64 as an int64."""
+        if v != types.float64:
+            return None
+
+        def codegen(context, builder, sig, args):
+            return builder.bitcast(args[0], ir.IntType(64))
+        return types.int64(types.float64), codegen
+
+    @intrinsic
+    def _i2f(typingctx, k):
+        """An int64's bits as a float64."""
+        if not isinstance(k, types.Integer):
+            return None
+
+        def codegen(context, builder, sig, args):
+            return builder.bitcast(context.cast(builder, args[0], k, types.int64), ir.DoubleType())
+        return types.float64(k), codegen
 
 
 # ------------------------------------------------------------------ constants
@@ -110,320 +144,326 @@ _L9 = 2.0 / 19.0
 _L10 = 2.0 / 21.0
 
 
-# ------------------------------------------------------------------ stages (each one loop over scratch)
+# ------------------------------------------------------------------ scalar pieces (inlined, branch-free)
 @_vfunc
-def _load(x, j0, m, a):
-    for i in range(m):
-        a[i] = x[j0 + i]
-
-
-@_vfunc
-def _store(a, m, out, j0):
-    t = out.dtype.type
-    for i in range(m):
-        out[j0 + i] = t(a[i])
+def _reduce(v):
+    """(r, t): v clamped to [-746, 710] = k ln2 + r, |r| <= ln2/2, t = k + 1.5 * 2^52 (k in its low bits)."""
+    v = _EXP_HI if v > _EXP_HI else v
+    v = _EXP_LO if v < _EXP_LO else v
+    t = v * _LOG2E + _SHIFT
+    kd = t - _SHIFT
+    return (v - kd * _LN2_HI) - kd * _LN2_LO, t
 
 
 @_vfunc
-def _reduce(a, m, r, kb):
-    """r = a - k ln2 (|r| <= ln2/2) and kb = k + 1.5 * 2^52, after clamping a to [-746, 710]."""
-    for i in range(m):
-        v = a[i]
-        v = _EXP_HI if v > _EXP_HI else v
-        v = _EXP_LO if v < _EXP_LO else v
-        t = v * _LOG2E + _SHIFT
-        kd = t - _SHIFT
-        r[i] = (v - kd * _LN2_HI) - kd * _LN2_LO
-        kb[i] = t
+def _scales(t):
+    """2^(k >> 1) and 2^(k - (k >> 1)) for the k held in t (their product is 2^k, each factor normal)."""
+    k = _f2i(t) - _SHIFT_BITS
+    k1 = k >> 1
+    return _i2f((k1 + 1023) << 52), _i2f((k - k1 + 1023) << 52)
 
 
 @_vfunc
-def _scales(kb, r, m):
-    """Overwrite kb with 2^(k >> 1) and r with 2^(k - (k >> 1)), k from kb's bits (r must be consumed)."""
-    kbits = kb.view(np.int64)
-    rbits = r.view(np.int64)
-    for i in range(m):
-        k = kbits[i] - _SHIFT_BITS
-        k1 = k >> 1
-        kbits[i] = (k1 + 1023) << 52
-        rbits[i] = (k - k1 + 1023) << 52
+def _pexp64(x):
+    return 1.0 + x * (1.0 + x * (_C2 + x * (_C3 + x * (_C4 + x * (_C5 + x * (_C6 + x * (
+        _C7 + x * (_C8 + x * (_C9 + x * (_C10 + x * (_C11 + x * (_C12 + x * _C13))))))))))))
 
 
 @_vfunc
-def _poly_exp(r, m, p, full):
-    """p = e^r."""
-    if full:
-        for i in range(m):
-            x = r[i]
-            p[i] = 1.0 + x * (1.0 + x * (_C2 + x * (_C3 + x * (_C4 + x * (_C5 + x * (_C6 + x * (
-                _C7 + x * (_C8 + x * (_C9 + x * (_C10 + x * (_C11 + x * (_C12 + x * _C13))))))))))))
-    else:
-        for i in range(m):
-            x = r[i]
-            p[i] = 1.0 + x * (1.0 + x * (_C2 + x * (_C3 + x * (_C4 + x * (_C5 + x * (_C6 + x * (
-                _C7 + x * _C8)))))))
+def _pexp32(x):
+    return 1.0 + x * (1.0 + x * (_C2 + x * (_C3 + x * (_C4 + x * (_C5 + x * (_C6 + x * (_C7 + x * _C8)))))))
 
 
 @_vfunc
-def _poly_expm1(r, m, p, full):
-    """p = e^r - 1."""
-    if full:
-        for i in range(m):
-            x = r[i]
-            p[i] = x + x * x * (_C2 + x * (_C3 + x * (_C4 + x * (_C5 + x * (_C6 + x * (_C7 + x * (
-                _C8 + x * (_C9 + x * (_C10 + x * (_C11 + x * (_C12 + x * _C13)))))))))))
-    else:
-        for i in range(m):
-            x = r[i]
-            p[i] = x + x * x * (_C2 + x * (_C3 + x * (_C4 + x * (_C5 + x * (_C6 + x * (_C7 + x * (
-                _C8 + x * _C9)))))))
+def _pexpm1_64(x):
+    return x + x * x * (_C2 + x * (_C3 + x * (_C4 + x * (_C5 + x * (_C6 + x * (_C7 + x * (
+        _C8 + x * (_C9 + x * (_C10 + x * (_C11 + x * (_C12 + x * _C13)))))))))))
 
 
 @_vfunc
-def _exp_block(a, m, r, kb, p, full):
-    """a = e^a on a[:m] (r, kb, p: scratch of at least m)."""
-    _reduce(a, m, r, kb)
-    _poly_exp(r, m, p, full)
-    _scales(kb, r, m)
-    for i in range(m):
-        a[i] = (p[i] * kb[i]) * r[i]
+def _pexpm1_32(x):
+    return x + x * x * (_C2 + x * (_C3 + x * (_C4 + x * (_C5 + x * (_C6 + x * (_C7 + x * (_C8 + x * _C9)))))))
 
 
 @_vfunc
-def _expm1_block(a, m, r, kb, p, full):
-    """a = e^a - 1 on a[:m]."""
-    _reduce(a, m, r, kb)
-    _poly_expm1(r, m, p, full)
-    _scales(kb, r, m)
-    for i in range(m):
-        em = p[i]
-        s1 = kb[i]
-        s2 = r[i]
-        s = s1 * s2
-        small = (em * s1) * s2 + (s - 1.0)
-        big = ((em + 1.0) * s1) * s2 - 1.0
-        small = em if s == 1.0 else small  # k = 0: em itself
-        v = a[i]  # (still the input)
-        small = v if v == 0.0 else small  # keeps -0.0
-        a[i] = big if s > 4503599627370496.0 else small  # 2^52
+def _expm1_join(v, em, t):
+    """e^v - 1 from em = e^r - 1 and t (see _reduce)."""
+    s1, s2 = _scales(t)
+    s = s1 * s2
+    small = (em * s1) * s2 + (s - 1.0)
+    small = em if s == 1.0 else small  # k = 0: em itself
+    small = v if v == 0.0 else small  # keeps -0.0
+    big = ((em + 1.0) * s1) * s2 - 1.0
+    return big if s > 4503599627370496.0 else small  # 2^52
 
 
 @_vfunc
-def _log_block(a, m, e, p, full):
-    """a = ln a on a[:m] (e, p: scratch)."""
-    bits = a.view(np.int64)
-    for i in range(m):  # subnormals: scale into the normal range first, remember it in e
-        v = a[i]
-        sub = v < _TINY
-        e[i] = -54.0 if sub else 0.0
-        p[i] = v  # the input, for the special cases at the end
-        a[i] = v * _TWO54 if sub else v
-    for i in range(m):  # split the bits into exponent and mantissa in [1, 2)
-        b = bits[i]
-        e[i] += ((b >> 52) & 0x7FF) - 1023
-        bits[i] = (b & _MANT) | _ONE_BITS
-    if full:
-        for i in range(m):
-            mm = a[i]
-            hi = mm > _SQRT2
-            mm = 0.5 * mm if hi else mm
-            ex = e[i] + 1.0 if hi else e[i]
-            s = (mm - 1.0) / (mm + 1.0)
-            z = s * s
-            lm = 2.0 * s + s * z * (_L1 + z * (_L2 + z * (_L3 + z * (_L4 + z * (_L5 + z * (_L6 + z * (
-                _L7 + z * (_L8 + z * (_L9 + z * _L10)))))))))
-            r = ex * _LN2_HI + (lm + ex * _LN2_LO)
-            v = p[i]
-            r = math.nan if v < 0.0 else r
-            r = -math.inf if v == 0.0 else r
-            a[i] = v if (v == math.inf or v != v) else r
-    else:
-        for i in range(m):
-            mm = a[i]
-            hi = mm > _SQRT2
-            mm = 0.5 * mm if hi else mm
-            ex = e[i] + 1.0 if hi else e[i]
-            s = (mm - 1.0) / (mm + 1.0)
-            z = s * s
-            lm = 2.0 * s + s * z * (_L1 + z * (_L2 + z * (_L3 + z * (_L4 + z * (_L5 + z * _L6)))))
-            r = ex * _LN2_HI + (lm + ex * _LN2_LO)
-            v = p[i]
-            r = math.nan if v < 0.0 else r
-            r = -math.inf if v == 0.0 else r
-            a[i] = v if (v == math.inf or v != v) else r
+def _log_parts(v):
+    """(e, f): v = 2^e (1 + f) with 1 + f in [sqrt(1/2), sqrt(2)), e as a float; for v > 0 (others fixed later)."""
+    sub = v < _TINY
+    b = _f2i(v * _TWO54 if sub else v)
+    e = ((b >> 52) & 0x7FF) - (1023 + 54 if sub else 1023)
+    m = _i2f((b & _MANT) | _ONE_BITS)
+    hi = m > _SQRT2
+    m = 0.5 * m if hi else m
+    return float(e + 1 if hi else e), m - 1.0
 
 
 @_vfunc
-def _log1p_block(a, m, e, p, q):
-    """a = ln(1 + a) on a[:m] (e, p, q: scratch)."""
-    for i in range(m):
-        v = a[i]
-        q[i] = v
-        a[i] = 1.0 + v
-    _log_block(a, m, e, p, True)  # leaves u = 1 + x in p
-    for i in range(m):
-        u = p[i]
-        c = (q[i] - (u - 1.0)) / u
-        r = a[i]
-        r = r if (u == 0.0 or u == math.inf or u != u) else r + c
-        a[i] = q[i] if u == 1.0 else r  # |x| < 2^-53: log1p(x) = x (keeps -0.0)
+def _log_fix(v, r):
+    """The special cases of ln v around the computed r."""
+    r = math.nan if v < 0.0 else r
+    r = -math.inf if v == 0.0 else r
+    return v if (v == math.inf or v != v) else r
+
+
+# ------------------------------------------------------------------ scalar functions (float64 / float32 accuracy)
+@_vfunc
+def exp64(v):
+    r, t = _reduce(v)
+    s1, s2 = _scales(t)
+    return (_pexp64(r) * s1) * s2
 
 
 @_vfunc
-def _log1p_block_short(a, m, e, p, q):
-    """_log1p_block with the float32-precision polynomial."""
-    for i in range(m):
-        v = a[i]
-        q[i] = v
-        a[i] = 1.0 + v
-    _log_block(a, m, e, p, False)
-    for i in range(m):
-        u = p[i]
-        c = (q[i] - (u - 1.0)) / u
-        r = a[i]
-        r = r if (u == 0.0 or u == math.inf or u != u) else r + c
-        a[i] = q[i] if u == 1.0 else r  # |x| < 2^-53: log1p(x) = x (keeps -0.0)
-
-
-# ------------------------------------------------------------------ the public helpers
-@_vfunc
-def _full(x, out):
-    return x.itemsize == 8 or out.itemsize == 8
+def exp32(v):
+    r, t = _reduce(v)
+    s1, s2 = _scales(t)
+    return (_pexp32(r) * s1) * s2
 
 
 @_vfunc
+def expm1_64(v):
+    r, t = _reduce(v)
+    return _expm1_join(v, _pexpm1_64(r), t)
+
+
+@_vfunc
+def expm1_32(v):
+    r, t = _reduce(v)
+    return _expm1_join(v, _pexpm1_32(r), t)
+
+
+@_vfunc
+def log64(v):
+    e, f = _log_parts(v)
+    s = f / (2.0 + f)
+    z = s * s
+    lm = 2.0 * s + s * z * (_L1 + z * (_L2 + z * (_L3 + z * (_L4 + z * (_L5 + z * (_L6 + z * (
+        _L7 + z * (_L8 + z * (_L9 + z * _L10)))))))))
+    return _log_fix(v, e * _LN2_HI + (lm + e * _LN2_LO))
+
+
+@_vfunc
+def log32(v):
+    e, f = _log_parts(v)
+    s = f / (2.0 + f)
+    z = s * s
+    lm = 2.0 * s + s * z * (_L1 + z * (_L2 + z * (_L3 + z * (_L4 + z * (_L5 + z * _L6)))))
+    return _log_fix(v, e * _LN2_HI + (lm + e * _LN2_LO))
+
+
+@_vfunc
+def _log1p_join(v, u, lu):
+    """ln(1 + v) from u = 1 + v and lu = ln u: adds back what rounding 1 + v lost."""
+    r = lu if (u == 0.0 or u == math.inf or u != u) else lu + (v - (u - 1.0)) / u
+    return v if u == 1.0 else r  # |v| < 2^-53: log1p(v) = v (keeps -0.0)
+
+
+@_vfunc
+def log1p64(v):
+    u = 1.0 + v
+    return _log1p_join(v, u, log64(u))
+
+
+@_vfunc
+def log1p32(v):
+    u = 1.0 + v
+    return _log1p_join(v, u, log32(u))
+
+
+@_vfunc
+def tanh64(v):
+    a = abs(v)
+    e = expm1_64(2.0 * (_TANH_CLAMP if a > _TANH_CLAMP else a))
+    return math.copysign(e / (e + 2.0), v)
+
+
+@_vfunc
+def tanh32(v):
+    a = abs(v)
+    e = expm1_32(2.0 * (_TANH_CLAMP if a > _TANH_CLAMP else a))
+    return math.copysign(e / (e + 2.0), v)
+
+
+@_vfunc
+def sigmoid64(v):
+    e = exp64(-abs(v))
+    q = 1.0 / (1.0 + e)
+    return q if v >= 0.0 else e * q  # NaN: e is NaN, so is either
+
+
+@_vfunc
+def sigmoid32(v):
+    e = exp32(-abs(v))
+    q = 1.0 / (1.0 + e)
+    return q if v >= 0.0 else e * q
+
+
+@_vfunc
+def softplus64(v):
+    """ln(1 + e^v) = max(v, 0) + log1p(e^-|v|)."""
+    r = (v if v > 0.0 else 0.0) + log1p64(exp64(-abs(v)))
+    return r if v == v else v
+
+
+@_vfunc
+def softplus32(v):
+    r = (v if v > 0.0 else 0.0) + log1p32(exp32(-abs(v)))
+    return r if v == v else v
+
+
+# ------------------------------------------------------------------ array functions
+@_vfunc
+def _same(x, out):
+    return x.ctypes.data == out.ctypes.data and x.strides[0] == out.strides[0]
+
+
+@_vfunc(inline="never")
 def exp(x, out):
     """out = e^x."""
     n = x.shape[0]
-    full = _full(x, out)
-    a = np.empty(_BLOCK, np.float64)
-    b = np.empty(_BLOCK, np.float64)
-    c = np.empty(_BLOCK, np.float64)
-    d = np.empty(_BLOCK, np.float64)
-    for j0 in range(0, n, _BLOCK):
-        m = min(_BLOCK, n - j0)
-        _load(x, j0, m, a)
-        _exp_block(a, m, b, c, d, full)
-        _store(a, m, out, j0)
+    t = out.dtype.type
+    if x.itemsize == 8 or out.itemsize == 8:
+        if _same(x, out):
+            for i in range(n):
+                out[i] = t(exp64(np.float64(out[i])))
+        else:
+            for i in range(n):
+                out[i] = t(exp64(np.float64(x[i])))
+    elif _same(x, out):
+        for i in range(n):
+            out[i] = t(exp32(np.float64(out[i])))
+    else:
+        for i in range(n):
+            out[i] = t(exp32(np.float64(x[i])))
 
 
-@_vfunc
+@_vfunc(inline="never")
 def expm1(x, out):
     """out = e^x - 1."""
     n = x.shape[0]
-    full = _full(x, out)
-    a = np.empty(_BLOCK, np.float64)
-    b = np.empty(_BLOCK, np.float64)
-    c = np.empty(_BLOCK, np.float64)
-    d = np.empty(_BLOCK, np.float64)
-    for j0 in range(0, n, _BLOCK):
-        m = min(_BLOCK, n - j0)
-        _load(x, j0, m, a)
-        _expm1_block(a, m, b, c, d, full)
-        _store(a, m, out, j0)
+    t = out.dtype.type
+    if x.itemsize == 8 or out.itemsize == 8:
+        if _same(x, out):
+            for i in range(n):
+                out[i] = t(expm1_64(np.float64(out[i])))
+        else:
+            for i in range(n):
+                out[i] = t(expm1_64(np.float64(x[i])))
+    elif _same(x, out):
+        for i in range(n):
+            out[i] = t(expm1_32(np.float64(out[i])))
+    else:
+        for i in range(n):
+            out[i] = t(expm1_32(np.float64(x[i])))
 
 
-@_vfunc
+@_vfunc(inline="never")
 def log(x, out):
     """out = ln x (NaN for x < 0, -inf at 0)."""
     n = x.shape[0]
-    full = _full(x, out)
-    a = np.empty(_BLOCK, np.float64)
-    b = np.empty(_BLOCK, np.float64)
-    c = np.empty(_BLOCK, np.float64)
-    for j0 in range(0, n, _BLOCK):
-        m = min(_BLOCK, n - j0)
-        _load(x, j0, m, a)
-        _log_block(a, m, b, c, full)
-        _store(a, m, out, j0)
+    t = out.dtype.type
+    if x.itemsize == 8 or out.itemsize == 8:
+        if _same(x, out):
+            for i in range(n):
+                out[i] = t(log64(np.float64(out[i])))
+        else:
+            for i in range(n):
+                out[i] = t(log64(np.float64(x[i])))
+    elif _same(x, out):
+        for i in range(n):
+            out[i] = t(log32(np.float64(out[i])))
+    else:
+        for i in range(n):
+            out[i] = t(log32(np.float64(x[i])))
 
 
-@_vfunc
+@_vfunc(inline="never")
 def log1p(x, out):
     """out = ln(1 + x) (NaN for x < -1, -inf at -1)."""
     n = x.shape[0]
-    full = _full(x, out)
-    a = np.empty(_BLOCK, np.float64)
-    b = np.empty(_BLOCK, np.float64)
-    c = np.empty(_BLOCK, np.float64)
-    d = np.empty(_BLOCK, np.float64)
-    for j0 in range(0, n, _BLOCK):
-        m = min(_BLOCK, n - j0)
-        _load(x, j0, m, a)
-        if full:
-            _log1p_block(a, m, b, c, d)
+    t = out.dtype.type
+    if x.itemsize == 8 or out.itemsize == 8:
+        if _same(x, out):
+            for i in range(n):
+                out[i] = t(log1p64(np.float64(out[i])))
         else:
-            _log1p_block_short(a, m, b, c, d)
-        _store(a, m, out, j0)
+            for i in range(n):
+                out[i] = t(log1p64(np.float64(x[i])))
+    elif _same(x, out):
+        for i in range(n):
+            out[i] = t(log1p32(np.float64(out[i])))
+    else:
+        for i in range(n):
+            out[i] = t(log1p32(np.float64(x[i])))
 
 
-@_vfunc
+@_vfunc(inline="never")
 def tanh(x, out):
     """out = tanh x."""
     n = x.shape[0]
-    full = _full(x, out)
-    a = np.empty(_BLOCK, np.float64)
-    b = np.empty(_BLOCK, np.float64)
-    c = np.empty(_BLOCK, np.float64)
-    d = np.empty(_BLOCK, np.float64)
-    s = np.empty(_BLOCK, np.float64)
-    for j0 in range(0, n, _BLOCK):
-        m = min(_BLOCK, n - j0)
-        _load(x, j0, m, s)
-        for i in range(m):
-            v = abs(s[i])
-            a[i] = 2.0 * (_TANH_CLAMP if v > _TANH_CLAMP else v)
-        _expm1_block(a, m, b, c, d, full)
-        for i in range(m):
-            e = a[i]
-            a[i] = math.copysign(e / (e + 2.0), s[i])
-        _store(a, m, out, j0)
+    t = out.dtype.type
+    if x.itemsize == 8 or out.itemsize == 8:
+        if _same(x, out):
+            for i in range(n):
+                out[i] = t(tanh64(np.float64(out[i])))
+        else:
+            for i in range(n):
+                out[i] = t(tanh64(np.float64(x[i])))
+    elif _same(x, out):
+        for i in range(n):
+            out[i] = t(tanh32(np.float64(out[i])))
+    else:
+        for i in range(n):
+            out[i] = t(tanh32(np.float64(x[i])))
 
 
-@_vfunc
+@_vfunc(inline="never")
 def sigmoid(x, out):
     """out = 1 / (1 + e^-x)."""
     n = x.shape[0]
-    full = _full(x, out)
-    a = np.empty(_BLOCK, np.float64)
-    b = np.empty(_BLOCK, np.float64)
-    c = np.empty(_BLOCK, np.float64)
-    d = np.empty(_BLOCK, np.float64)
-    s = np.empty(_BLOCK, np.float64)
-    for j0 in range(0, n, _BLOCK):
-        m = min(_BLOCK, n - j0)
-        _load(x, j0, m, s)
-        for i in range(m):
-            a[i] = -abs(s[i])
-        _exp_block(a, m, b, c, d, full)
-        for i in range(m):
-            e = a[i]
-            q = 1.0 / (1.0 + e)
-            a[i] = q if s[i] >= 0.0 else e * q  # NaN: e is NaN, so is either
-        _store(a, m, out, j0)
-
-
-@_vfunc
-def softplus(x, out):
-    """out = ln(1 + e^x) = max(x, 0) + log1p(e^-|x|)."""
-    n = x.shape[0]
-    full = _full(x, out)
-    a = np.empty(_BLOCK, np.float64)
-    b = np.empty(_BLOCK, np.float64)
-    c = np.empty(_BLOCK, np.float64)
-    d = np.empty(_BLOCK, np.float64)
-    s = np.empty(_BLOCK, np.float64)
-    for j0 in range(0, n, _BLOCK):
-        m = min(_BLOCK, n - j0)
-        _load(x, j0, m, s)
-        for i in range(m):
-            a[i] = -abs(s[i])
-        _exp_block(a, m, b, c, d, full)
-        if full:
-            _log1p_block(a, m, b, c, d)
+    t = out.dtype.type
+    if x.itemsize == 8 or out.itemsize == 8:
+        if _same(x, out):
+            for i in range(n):
+                out[i] = t(sigmoid64(np.float64(out[i])))
         else:
-            _log1p_block_short(a, m, b, c, d)
-        for i in range(m):
-            v = s[i]
-            a[i] = (v if v > 0.0 else 0.0) + a[i] if v == v else v
-        _store(a, m, out, j0)
+            for i in range(n):
+                out[i] = t(sigmoid64(np.float64(x[i])))
+    elif _same(x, out):
+        for i in range(n):
+            out[i] = t(sigmoid32(np.float64(out[i])))
+    else:
+        for i in range(n):
+            out[i] = t(sigmoid32(np.float64(x[i])))
+
+
+@_vfunc(inline="never")
+def softplus(x, out):
+    """out = ln(1 + e^x)."""
+    n = x.shape[0]
+    t = out.dtype.type
+    if x.itemsize == 8 or out.itemsize == 8:
+        if _same(x, out):
+            for i in range(n):
+                out[i] = t(softplus64(np.float64(out[i])))
+        else:
+            for i in range(n):
+                out[i] = t(softplus64(np.float64(x[i])))
+    elif _same(x, out):
+        for i in range(n):
+            out[i] = t(softplus32(np.float64(out[i])))
+    else:
+        for i in range(n):
+            out[i] = t(softplus32(np.float64(x[i])))
