@@ -164,6 +164,22 @@ def _scales(t):
 
 
 @_vfunc
+def _reduce32(v):
+    """_reduce for results rounded to float32: clamp to [-104, 89] (beyond them float32 gives 0 / inf), one ln2
+    constant (the product's rounding error, < 2e-14, is far below float32's precision)."""
+    v = 89.0 if v > 89.0 else v
+    v = -104.0 if v < -104.0 else v
+    t = v * _LOG2E + _SHIFT
+    return v - (t - _SHIFT) * _LN2, t
+
+
+@_vfunc
+def _scale32(t):
+    """2^k for the k in t, |k| <= 151 (a normal float64)."""
+    return _i2f((_f2i(t) - _SHIFT_BITS + 1023) << 52)
+
+
+@_vfunc
 def _pexp64(x):
     return 1.0 + x * (1.0 + x * (_C2 + x * (_C3 + x * (_C4 + x * (_C5 + x * (_C6 + x * (
         _C7 + x * (_C8 + x * (_C9 + x * (_C10 + x * (_C11 + x * (_C12 + x * _C13))))))))))))
@@ -227,9 +243,8 @@ def exp64(v):
 
 @_vfunc
 def exp32(v):
-    r, t = _reduce(v)
-    s1, s2 = _scales(t)
-    return (_pexp32(r) * s1) * s2
+    r, t = _reduce32(v)
+    return _pexp32(r) * _scale32(t)
 
 
 @_vfunc
@@ -240,8 +255,12 @@ def expm1_64(v):
 
 @_vfunc
 def expm1_32(v):
-    r, t = _reduce(v)
-    return _expm1_join(v, _pexpm1_32(r), t)
+    r, t = _reduce32(v)
+    em = _pexpm1_32(r)
+    sc = _scale32(t)
+    y = em * sc + (sc - 1.0)  # k <= 129: sc - 1 and the sum round below float32's precision
+    y = em if sc == 1.0 else y
+    return v if v == 0.0 else y  # keeps -0.0
 
 
 @_vfunc
@@ -291,8 +310,15 @@ def tanh64(v):
 
 @_vfunc
 def tanh32(v):
+    """tanh for float32 results: |v| clamped to 9.5 (tanh(9.5) rounds to 1 in float32), so 2|v| = k ln2 + r
+    with 0 <= k <= 28 and e^2|v| - 1 = 2^k em + (2^k - 1) needs no overflow handling."""
     a = abs(v)
-    e = expm1_32(2.0 * (_TANH_CLAMP if a > _TANH_CLAMP else a))
+    a = 19.0 if a > 9.5 else 2.0 * a
+    t = a * _LOG2E + _SHIFT
+    r = a - (t - _SHIFT) * _LN2
+    em = _pexpm1_32(r)
+    sc = _scale32(t)
+    e = em * sc + (sc - 1.0)
     return math.copysign(e / (e + 2.0), v)
 
 
