@@ -23,6 +23,7 @@ import math
 import numpy as np
 
 from ..policy import kernel
+from . import vmath
 
 _SELU_ALPHA = 1.6732632423543772848170429916717
 _SELU_SCALE = 1.0507009873554804934193349852946
@@ -196,10 +197,11 @@ def leaky_relu_backward(x, y, dy, dx, negative_slope):
 # ------------------------------------------------------------------ sigmoid family
 @kernel
 def sigmoid_forward(x, out):
-    """f(x) = 1 / (1 + exp(-x)), evaluated as exp(x) / (1 + exp(x)) for x < 0 so exp never overflows."""
-    one = x.dtype.type(1.0)
-    for i in range(x.shape[0]):
-        out[i] = _sigmoid(x[i], one)
+    """f(x) = 1 / (1 + exp(-x)), evaluated as exp(x) / (1 + exp(x)) for x < 0 so exp never overflows (vmath's
+    vectorised form)."""
+    if out.shape[0] != x.shape[0]:
+        raise ValueError("sigmoid_forward: x and out must have the same length")
+    vmath.sigmoid(x, out)
 
 
 @kernel
@@ -243,10 +245,15 @@ def hard_sigmoid_backward(x, y, dy, dx):
 @kernel
 def swish_forward(x, out):
     """f(x) = x * sigmoid(x) (Keras's ``swish``, alias ``silu``)."""
-    one = x.dtype.type(1.0)
-    for i in range(x.shape[0]):
-        xi = x[i]
-        out[i] = xi * _sigmoid(xi, one)
+    t = out.dtype.type
+    if out.itemsize == 8:
+        for i in range(x.shape[0]):
+            xi = np.float64(x[i])
+            out[i] = t(xi * vmath.sigmoid64(xi))
+    else:
+        for i in range(x.shape[0]):
+            xi = np.float64(x[i])
+            out[i] = t(xi * vmath.sigmoid32(xi))
 
 
 @kernel
@@ -266,9 +273,10 @@ silu_backward = swish_backward
 # ------------------------------------------------------------------ tanh, softsign, softplus
 @kernel
 def tanh_forward(x, out):
-    """f(x) = tanh(x)."""
-    for i in range(x.shape[0]):
-        out[i] = math.tanh(x[i])
+    """f(x) = tanh(x) (vmath's vectorised form)."""
+    if out.shape[0] != x.shape[0]:
+        raise ValueError("tanh_forward: x and out must have the same length")
+    vmath.tanh(x, out)
 
 
 @kernel
@@ -304,11 +312,9 @@ def softplus_forward(x, out):
 
     The naive form overflows to inf for x > ~88 in float32 and loses all precision for x < ~-17.
     """
-    zero = x.dtype.type(0.0)
-    for i in range(x.shape[0]):
-        xi = x[i]
-        pos = xi if xi > zero else zero
-        out[i] = pos + math.log1p(math.exp(-abs(xi)))
+    if out.shape[0] != x.shape[0]:
+        raise ValueError("softplus_forward: x and out must have the same length")
+    vmath.softplus(x, out)
 
 
 @kernel
@@ -325,9 +331,15 @@ def elu_forward(x, out, alpha):
     """f(x) = x if x > 0 else alpha * (exp(x) - 1); Keras default alpha=1.0. expm1 keeps precision near 0."""
     a = x.dtype.type(alpha)
     zero = x.dtype.type(0.0)
-    for i in range(x.shape[0]):
-        xi = x[i]
-        out[i] = xi if xi > zero else a * math.expm1(xi)
+    t = out.dtype.type
+    if out.itemsize == 8:  # both sides computed, then selected: the loop vectorises
+        for i in range(x.shape[0]):
+            xi = x[i]
+            out[i] = xi if xi > zero else a * t(vmath.expm1_64(np.float64(xi)))
+    else:
+        for i in range(x.shape[0]):
+            xi = x[i]
+            out[i] = xi if xi > zero else a * t(vmath.expm1_32(np.float64(xi)))
 
 
 @kernel
@@ -346,9 +358,15 @@ def selu_forward(x, out):
     a = x.dtype.type(_SELU_ALPHA)
     sc = x.dtype.type(_SELU_SCALE)
     zero = x.dtype.type(0.0)
-    for i in range(x.shape[0]):
-        xi = x[i]
-        out[i] = sc * xi if xi > zero else sc * a * math.expm1(xi)
+    t = out.dtype.type
+    if out.itemsize == 8:
+        for i in range(x.shape[0]):
+            xi = x[i]
+            out[i] = sc * xi if xi > zero else sc * a * t(vmath.expm1_64(np.float64(xi)))
+    else:
+        for i in range(x.shape[0]):
+            xi = x[i]
+            out[i] = sc * xi if xi > zero else sc * a * t(vmath.expm1_32(np.float64(xi)))
 
 
 @kernel
@@ -364,9 +382,10 @@ def selu_backward(x, y, dy, dx):
 
 @kernel
 def exponential_forward(x, out):
-    """f(x) = exp(x); overflows to inf for large x exactly as Keras does (np.exp: no exception without JIT)."""
-    for i in range(x.shape[0]):
-        out[i] = np.exp(x[i])
+    """f(x) = exp(x); overflows to inf for large x exactly as Keras does (vmath's vectorised form)."""
+    if out.shape[0] != x.shape[0]:
+        raise ValueError("exponential_forward: x and out must have the same length")
+    vmath.exp(x, out)
 
 
 @kernel
@@ -391,11 +410,18 @@ def gelu_forward(x, out, approximate):
     c = x.dtype.type(_SQRT_2_OVER_PI)
     k = x.dtype.type(_GELU_CUBIC)
     r2 = x.dtype.type(_INV_SQRT_2)
-    for i in range(x.shape[0]):
-        xi = x[i]
-        if approximate:
-            out[i] = half * xi * (one + math.tanh(c * (xi + k * xi * xi * xi)))
-        else:
+    t = out.dtype.type
+    if approximate and out.itemsize == 8:
+        for i in range(x.shape[0]):
+            xi = x[i]
+            out[i] = half * xi * (one + t(vmath.tanh64(np.float64(c * (xi + k * xi * xi * xi)))))
+    elif approximate:
+        for i in range(x.shape[0]):
+            xi = x[i]
+            out[i] = half * xi * (one + t(vmath.tanh32(np.float64(c * (xi + k * xi * xi * xi)))))
+    else:
+        for i in range(x.shape[0]):
+            xi = x[i]
             out[i] = half * xi * (one + math.erf(xi * r2))
 
 
@@ -428,9 +454,15 @@ def celu_forward(x, out, alpha):
     """f(x) = x if x > 0 else alpha * (exp(x / alpha) - 1); Keras default alpha=1.0 (then it equals elu)."""
     a = x.dtype.type(alpha)
     zero = x.dtype.type(0.0)
-    for i in range(x.shape[0]):
-        xi = x[i]
-        out[i] = xi if xi > zero else a * math.expm1(xi / a)
+    t = out.dtype.type
+    if out.itemsize == 8:
+        for i in range(x.shape[0]):
+            xi = x[i]
+            out[i] = xi if xi > zero else a * t(vmath.expm1_64(np.float64(xi / a)))
+    else:
+        for i in range(x.shape[0]):
+            xi = x[i]
+            out[i] = xi if xi > zero else a * t(vmath.expm1_32(np.float64(xi / a)))
 
 
 @kernel
@@ -447,11 +479,15 @@ def celu_backward(x, y, dy, dx, alpha):
 @kernel
 def mish_forward(x, out):
     """f(x) = x tanh(softplus(x)), softplus in its overflow-free form (see softplus_forward)."""
-    zero = x.dtype.type(0.0)
-    for i in range(x.shape[0]):
-        xi = x[i]
-        sp = (xi if xi > zero else zero) + math.log1p(math.exp(-abs(xi)))
-        out[i] = xi * math.tanh(sp)
+    t = out.dtype.type
+    if out.itemsize == 8:
+        for i in range(x.shape[0]):
+            xi = np.float64(x[i])
+            out[i] = t(xi * vmath.tanh64(vmath.softplus64(xi)))
+    else:
+        for i in range(x.shape[0]):
+            xi = np.float64(x[i])
+            out[i] = t(xi * vmath.tanh32(vmath.softplus32(xi)))
 
 
 @kernel
@@ -468,10 +504,13 @@ def mish_backward(x, y, dy, dx):
 @kernel
 def log_sigmoid_forward(x, out):
     """f(x) = log(sigmoid(x)) = -softplus(-x), evaluated as min(x, 0) - log1p(exp(-|x|)): never overflows."""
-    zero = x.dtype.type(0.0)
-    for i in range(x.shape[0]):
-        xi = x[i]
-        out[i] = (xi if xi < zero else zero) - math.log1p(math.exp(-abs(xi)))
+    t = out.dtype.type
+    if out.itemsize == 8:  # -softplus(-x)
+        for i in range(x.shape[0]):
+            out[i] = t(-vmath.softplus64(-np.float64(x[i])))
+    else:
+        for i in range(x.shape[0]):
+            out[i] = t(-vmath.softplus32(-np.float64(x[i])))
 
 
 @kernel
@@ -515,9 +554,15 @@ def squareplus_backward(x, y, dy, dx, b):
 @kernel
 def tanh_shrink_forward(x, out):
     """f(x) = x - tanh(x)."""
-    for i in range(x.shape[0]):
-        xi = x[i]
-        out[i] = xi - math.tanh(xi)
+    t = out.dtype.type
+    if out.itemsize == 8:
+        for i in range(x.shape[0]):
+            xi = x[i]
+            out[i] = xi - t(vmath.tanh64(np.float64(xi)))
+    else:
+        for i in range(x.shape[0]):
+            xi = x[i]
+            out[i] = xi - t(vmath.tanh32(np.float64(xi)))
 
 
 @kernel

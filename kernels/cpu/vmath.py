@@ -234,27 +234,28 @@ def _log_fix(v, r):
 
 
 # ------------------------------------------------------------------ scalar functions (float64 / float32 accuracy)
+# Private and inlined into vmath's own loops; kernels call the public wrappers below.
 @_vfunc
-def exp64(v):
+def _exp64(v):
     r, t = _reduce(v)
     s1, s2 = _scales(t)
     return (_pexp64(r) * s1) * s2
 
 
 @_vfunc
-def exp32(v):
+def _exp32(v):
     r, t = _reduce32(v)
     return _pexp32(r) * _scale32(t)
 
 
 @_vfunc
-def expm1_64(v):
+def _expm1_64(v):
     r, t = _reduce(v)
     return _expm1_join(v, _pexpm1_64(r), t)
 
 
 @_vfunc
-def expm1_32(v):
+def _expm1_32(v):
     r, t = _reduce32(v)
     em = _pexpm1_32(r)
     sc = _scale32(t)
@@ -264,7 +265,7 @@ def expm1_32(v):
 
 
 @_vfunc
-def log64(v):
+def _log64(v):
     e, f = _log_parts(v)
     s = f / (2.0 + f)
     z = s * s
@@ -274,7 +275,7 @@ def log64(v):
 
 
 @_vfunc
-def log32(v):
+def _log32(v):
     e, f = _log_parts(v)
     s = f / (2.0 + f)
     z = s * s
@@ -290,26 +291,26 @@ def _log1p_join(v, u, lu):
 
 
 @_vfunc
-def log1p64(v):
+def _log1p64(v):
     u = 1.0 + v
-    return _log1p_join(v, u, log64(u))
+    return _log1p_join(v, u, _log64(u))
 
 
 @_vfunc
-def log1p32(v):
+def _log1p32(v):
     u = 1.0 + v
-    return _log1p_join(v, u, log32(u))
+    return _log1p_join(v, u, _log32(u))
 
 
 @_vfunc
-def tanh64(v):
+def _tanh64(v):
     a = abs(v)
-    e = expm1_64(2.0 * (_TANH_CLAMP if a > _TANH_CLAMP else a))
+    e = _expm1_64(2.0 * (_TANH_CLAMP if a > _TANH_CLAMP else a))
     return math.copysign(e / (e + 2.0), v)
 
 
 @_vfunc
-def tanh32(v):
+def _tanh32(v):
     """tanh for float32 results: |v| clamped to 9.5 (tanh(9.5) rounds to 1 in float32), so 2|v| = k ln2 + r
     with 0 <= k <= 28 and e^2|v| - 1 = 2^k em + (2^k - 1) needs no overflow handling."""
     a = abs(v)
@@ -323,30 +324,104 @@ def tanh32(v):
 
 
 @_vfunc
-def sigmoid64(v):
-    e = exp64(-abs(v))
+def _sigmoid64(v):
+    e = _exp64(-abs(v))
     q = 1.0 / (1.0 + e)
     return q if v >= 0.0 else e * q  # NaN: e is NaN, so is either
 
 
 @_vfunc
-def sigmoid32(v):
-    e = exp32(-abs(v))
+def _sigmoid32(v):
+    e = _exp32(-abs(v))
     q = 1.0 / (1.0 + e)
     return q if v >= 0.0 else e * q
 
 
 @_vfunc
-def softplus64(v):
+def _softplus64(v):
     """ln(1 + e^v) = max(v, 0) + log1p(e^-|v|)."""
-    r = (v if v > 0.0 else 0.0) + log1p64(exp64(-abs(v)))
+    r = (v if v > 0.0 else 0.0) + _log1p64(_exp64(-abs(v)))
     return r if v == v else v
 
 
 @_vfunc
-def softplus32(v):
-    r = (v if v > 0.0 else 0.0) + log1p32(exp32(-abs(v)))
+def _softplus32(v):
+    r = (v if v > 0.0 else 0.0) + _log1p32(_exp32(-abs(v)))
     return r if v == v else v
+
+
+# ------------------------------------------------------------------ public scalar functions, for kernels' loops
+# Not inlined at numba's level: inlined there, a function takes on its caller's fastmath flags, and the kernels'
+# reassoc folds the shifter and log1p's correction away. LLVM still inlines these calls into a kernel's loop (the
+# instructions keep their own flags) and vectorises it.
+@_vfunc(inline="never")
+def exp64(v):
+    return _exp64(v)
+
+
+@_vfunc(inline="never")
+def exp32(v):
+    return _exp32(v)
+
+
+@_vfunc(inline="never")
+def expm1_64(v):
+    return _expm1_64(v)
+
+
+@_vfunc(inline="never")
+def expm1_32(v):
+    return _expm1_32(v)
+
+
+@_vfunc(inline="never")
+def log64(v):
+    return _log64(v)
+
+
+@_vfunc(inline="never")
+def log32(v):
+    return _log32(v)
+
+
+@_vfunc(inline="never")
+def log1p64(v):
+    return _log1p64(v)
+
+
+@_vfunc(inline="never")
+def log1p32(v):
+    return _log1p32(v)
+
+
+@_vfunc(inline="never")
+def tanh64(v):
+    return _tanh64(v)
+
+
+@_vfunc(inline="never")
+def tanh32(v):
+    return _tanh32(v)
+
+
+@_vfunc(inline="never")
+def sigmoid64(v):
+    return _sigmoid64(v)
+
+
+@_vfunc(inline="never")
+def sigmoid32(v):
+    return _sigmoid32(v)
+
+
+@_vfunc(inline="never")
+def softplus64(v):
+    return _softplus64(v)
+
+
+@_vfunc(inline="never")
+def softplus32(v):
+    return _softplus32(v)
 
 
 # ------------------------------------------------------------------ array functions
@@ -363,16 +438,16 @@ def exp(x, out):
     if x.itemsize == 8 or out.itemsize == 8:
         if _same(x, out):
             for i in range(n):
-                out[i] = t(exp64(np.float64(out[i])))
+                out[i] = t(_exp64(np.float64(out[i])))
         else:
             for i in range(n):
-                out[i] = t(exp64(np.float64(x[i])))
+                out[i] = t(_exp64(np.float64(x[i])))
     elif _same(x, out):
         for i in range(n):
-            out[i] = t(exp32(np.float64(out[i])))
+            out[i] = t(_exp32(np.float64(out[i])))
     else:
         for i in range(n):
-            out[i] = t(exp32(np.float64(x[i])))
+            out[i] = t(_exp32(np.float64(x[i])))
 
 
 @_vfunc(inline="never")
@@ -383,16 +458,16 @@ def expm1(x, out):
     if x.itemsize == 8 or out.itemsize == 8:
         if _same(x, out):
             for i in range(n):
-                out[i] = t(expm1_64(np.float64(out[i])))
+                out[i] = t(_expm1_64(np.float64(out[i])))
         else:
             for i in range(n):
-                out[i] = t(expm1_64(np.float64(x[i])))
+                out[i] = t(_expm1_64(np.float64(x[i])))
     elif _same(x, out):
         for i in range(n):
-            out[i] = t(expm1_32(np.float64(out[i])))
+            out[i] = t(_expm1_32(np.float64(out[i])))
     else:
         for i in range(n):
-            out[i] = t(expm1_32(np.float64(x[i])))
+            out[i] = t(_expm1_32(np.float64(x[i])))
 
 
 @_vfunc(inline="never")
@@ -403,16 +478,16 @@ def log(x, out):
     if x.itemsize == 8 or out.itemsize == 8:
         if _same(x, out):
             for i in range(n):
-                out[i] = t(log64(np.float64(out[i])))
+                out[i] = t(_log64(np.float64(out[i])))
         else:
             for i in range(n):
-                out[i] = t(log64(np.float64(x[i])))
+                out[i] = t(_log64(np.float64(x[i])))
     elif _same(x, out):
         for i in range(n):
-            out[i] = t(log32(np.float64(out[i])))
+            out[i] = t(_log32(np.float64(out[i])))
     else:
         for i in range(n):
-            out[i] = t(log32(np.float64(x[i])))
+            out[i] = t(_log32(np.float64(x[i])))
 
 
 @_vfunc(inline="never")
@@ -423,16 +498,16 @@ def log1p(x, out):
     if x.itemsize == 8 or out.itemsize == 8:
         if _same(x, out):
             for i in range(n):
-                out[i] = t(log1p64(np.float64(out[i])))
+                out[i] = t(_log1p64(np.float64(out[i])))
         else:
             for i in range(n):
-                out[i] = t(log1p64(np.float64(x[i])))
+                out[i] = t(_log1p64(np.float64(x[i])))
     elif _same(x, out):
         for i in range(n):
-            out[i] = t(log1p32(np.float64(out[i])))
+            out[i] = t(_log1p32(np.float64(out[i])))
     else:
         for i in range(n):
-            out[i] = t(log1p32(np.float64(x[i])))
+            out[i] = t(_log1p32(np.float64(x[i])))
 
 
 @_vfunc(inline="never")
@@ -443,16 +518,16 @@ def tanh(x, out):
     if x.itemsize == 8 or out.itemsize == 8:
         if _same(x, out):
             for i in range(n):
-                out[i] = t(tanh64(np.float64(out[i])))
+                out[i] = t(_tanh64(np.float64(out[i])))
         else:
             for i in range(n):
-                out[i] = t(tanh64(np.float64(x[i])))
+                out[i] = t(_tanh64(np.float64(x[i])))
     elif _same(x, out):
         for i in range(n):
-            out[i] = t(tanh32(np.float64(out[i])))
+            out[i] = t(_tanh32(np.float64(out[i])))
     else:
         for i in range(n):
-            out[i] = t(tanh32(np.float64(x[i])))
+            out[i] = t(_tanh32(np.float64(x[i])))
 
 
 @_vfunc(inline="never")
@@ -463,16 +538,16 @@ def sigmoid(x, out):
     if x.itemsize == 8 or out.itemsize == 8:
         if _same(x, out):
             for i in range(n):
-                out[i] = t(sigmoid64(np.float64(out[i])))
+                out[i] = t(_sigmoid64(np.float64(out[i])))
         else:
             for i in range(n):
-                out[i] = t(sigmoid64(np.float64(x[i])))
+                out[i] = t(_sigmoid64(np.float64(x[i])))
     elif _same(x, out):
         for i in range(n):
-            out[i] = t(sigmoid32(np.float64(out[i])))
+            out[i] = t(_sigmoid32(np.float64(out[i])))
     else:
         for i in range(n):
-            out[i] = t(sigmoid32(np.float64(x[i])))
+            out[i] = t(_sigmoid32(np.float64(x[i])))
 
 
 @_vfunc(inline="never")
@@ -483,13 +558,13 @@ def softplus(x, out):
     if x.itemsize == 8 or out.itemsize == 8:
         if _same(x, out):
             for i in range(n):
-                out[i] = t(softplus64(np.float64(out[i])))
+                out[i] = t(_softplus64(np.float64(out[i])))
         else:
             for i in range(n):
-                out[i] = t(softplus64(np.float64(x[i])))
+                out[i] = t(_softplus64(np.float64(x[i])))
     elif _same(x, out):
         for i in range(n):
-            out[i] = t(softplus32(np.float64(out[i])))
+            out[i] = t(_softplus32(np.float64(out[i])))
     else:
         for i in range(n):
-            out[i] = t(softplus32(np.float64(x[i])))
+            out[i] = t(_softplus32(np.float64(x[i])))
