@@ -1,6 +1,6 @@
 """Where one W3 training step spends its time: every kernel call of the step, timed one by one.
 
-    python bench/cnn_profile.py [--steps 40] [--batch 64]
+    python bench/cnn_profile.py [--steps 40] [--batch 64] [--against REV]
 
 The W3 network (bench/workloads.py): 28x28x1 -> Conv2D(32, 3, relu) -> MaxPooling2D(2) -> Conv2D(64, 3, relu) ->
 MaxPooling2D(2) -> Flatten -> Dense(10, softmax), Adam, sparse categorical crossentropy, float32.
@@ -13,11 +13,20 @@ times whole compiled steps (``train_on_batch`` without run_eagerly), interleaved
 machine's load hits both alike: the difference is the eager interpreter's Python overhead (a few us per call).
 Runs at NumPy's/nbkeras's one thread (nbkeras's default); prints the load average, since other jobs share the
 machine.
+
+``--against REV`` (a git revision) also builds a second eager model whose pooling, activation and convolution
+kernels are those files as they were at REV (copied to a temporary directory and compiled there), and times its
+steps interleaved with the current ones: a before/after comparison in one process, which a busy shared machine
+cannot skew one way.
 """
 
 import argparse
+import importlib.util
 import os
 import statistics
+import subprocess
+import sys
+import tempfile
 import time
 
 import numpy as np
@@ -34,6 +43,32 @@ def build(run_eagerly):
     model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="sparse_categorical_crossentropy",
                   run_eagerly=run_eagerly)
     return model
+
+
+BASELINE_MODULES = ("pooling", "activations", "conv")
+
+
+def load_baseline(rev):
+    """The kernel modules BASELINE_MODULES as they were at git revision ``rev``, imported from a temporary copy
+    (relative imports made absolute, so they compile against today's policy and gemm)."""
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    folder = tempfile.mkdtemp(prefix="nbkeras-baseline-")
+    modules = {}
+    for name in BASELINE_MODULES:
+        src = subprocess.run(["git", "show", f"{rev}:kernels/cpu/{name}.py"], cwd=root, check=True,
+                             capture_output=True, text=True).stdout
+        src = (src.replace("from ..policy import", "from nbkeras.kernels.policy import")
+               .replace("from .. import policy", "from nbkeras.kernels import policy")
+               .replace("from .gemm import", "from nbkeras.kernels.cpu.gemm import"))
+        path = os.path.join(folder, f"baseline_{name}.py")
+        with open(path, "w") as f:
+            f.write(src)
+        spec = importlib.util.spec_from_file_location(f"baseline_{name}", path)
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[spec.name] = module
+        spec.loader.exec_module(module)
+        modules[name] = module
+    return modules
 
 
 def label_calls(program):
@@ -55,6 +90,8 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--steps", type=int, default=40)
     parser.add_argument("--batch", type=int, default=64)
+    parser.add_argument("--against", metavar="REV", help="also time eager steps with the pooling, activation and "
+                        "convolution kernels of git revision REV, interleaved")
     a = parser.parse_args(argv)
     rng = np.random.default_rng(0)
     x = rng.random((a.batch, 28, 28, 1)).astype("float32")
@@ -78,9 +115,29 @@ def main(argv=None):
         return wrapper
 
     run._fns = {name: timed(fn) for name, fn in run._fns.items()}
+    base = base_steps = base_calls = None
+    if a.against:
+        old = load_baseline(a.against)
+        base = build(True)
+        base.train_on_batch(x, y)
+        brun = base._engine._run
+        for name in brun._fns:
+            family, fn = name.split(".")
+            if family in old:
+                brun._fns[name] = getattr(old[family], fn)
+        brun._fns = {name: timed(fn) for name, fn in brun._fns.items()}
+        base.train_on_batch(x, y)  # compiles the baseline kernels
+        base_steps, base_calls = [], [[] for _ in labels]
     per_call = [[] for _ in labels]
     eager_steps, compiled_steps = [], []
     for _ in range(a.steps):
+        if base is not None:
+            record.clear()
+            t = time.perf_counter()
+            base.train_on_batch(x, y)
+            base_steps.append(time.perf_counter() - t)
+            for i, dt in enumerate(record):
+                base_calls[i].append(dt)
         record.clear()
         t = time.perf_counter()
         eager.train_on_batch(x, y)
@@ -109,6 +166,19 @@ def main(argv=None):
     print("\n  by kernel:")
     for fn, t in sorted(groups.items(), key=lambda kv: -kv[1]):
         print(f"    {fn:40s} {t * 1e6:10.1f} us {t / total:6.1%}")
+    if base is not None:
+        bs = statistics.median(base_steps)
+        print(f"\n  against {a.against} (eager steps, interleaved with the current ones):")
+        print(f"    eager train_on_batch, median: {a.against} {bs * 1e3:.3f} ms, now {es * 1e3:.3f} ms "
+              f"({bs / es:.2f}x)")
+        old_groups = {}
+        for label, v in zip(labels, base_calls):
+            fn = label.split()[1]
+            old_groups[fn] = old_groups.get(fn, 0.0) + statistics.median(v)
+        print(f"    {'kernel':40s} {'before us':>10s} {'now us':>10s}")
+        for fn, t in sorted(groups.items(), key=lambda kv: -kv[1]):
+            if fn.split(".")[0] in BASELINE_MODULES:
+                print(f"    {fn:40s} {old_groups[fn] * 1e6:10.1f} {t * 1e6:10.1f}")
     load = " / ".join(f"{v:.2f}" for v in os.getloadavg())
     print(f"\nload average at end: {load}")
 
