@@ -396,3 +396,31 @@ def test_one_hot_zero_outside_the_range():
     expected = np.zeros((2, 3, 2), np.float32)
     expected[0, 0, 0] = expected[0, 2, 1] = 1
     np.testing.assert_array_equal(out, expected)
+
+
+SPECIALS = np.array([0.0, -0.0, 1.0, -1.0, 0.5, -0.5, 2.5, -2.5, 3.7, -3.7, 1e-30, -1e-30, 1e-310, 50.0, -50.0,
+                     88.5, -103.0, 709.0, -745.0, 800.0, -800.0, 1e300, -1e300, np.inf, -np.inf, np.nan])
+
+
+@pytest.mark.parametrize("code", range(E.N_UNARY))
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_unary_forward_special_values_and_in_place(code, dtype):
+    """Each code's own loop (vmath for exp/log/tanh/...) against the per-element scalar rule ``_unary`` over
+    signed zeros, subnormals, overflow, infinities and NaN: the same value (NaN where it gives NaN, the same
+    infinity, the sign of a zero), to 4 ulp; and the same result in place (out = x)."""
+    with np.errstate(all="ignore"):
+        x = SPECIALS.astype(dtype)
+    got = unary(code, x)
+    with np.errstate(all="ignore"):
+        want = np.array([E._unary(code, float(v)) for v in x.astype(np.float64)]).astype(dtype)
+    assert np.array_equal(np.isnan(got), np.isnan(want)), (code, x, got, want)
+    finite = np.isfinite(want)
+    assert np.array_equal(got[~finite & ~np.isnan(want)], want[~finite & ~np.isnan(want)]), (code, got, want)
+    zero = finite & (want == 0)
+    assert np.array_equal(np.signbit(got[zero]), np.signbit(want[zero])), (code, got, want)
+    assert np.array_equal(got[zero], want[zero])
+    tol = 4 * np.spacing(np.abs(want[finite]))
+    assert np.all(np.abs(got[finite].astype(np.float64) - want[finite]) <= tol), (code, x, got, want)
+    y = x.copy()
+    E.unary_forward(code, y, y)
+    np.testing.assert_array_equal(y, got)
