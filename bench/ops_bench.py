@@ -11,12 +11,18 @@
     the same chain written in NumPy on the same array: ns per element, best of the rounds (at least 5), and single
     ops to show where a chain's time goes. The target: not slower per element than NumPy.
 
-Measured (2-core shared machine, defaults): (a) Dense(relu) 108k samples/s, OpDense 99k (1.10x the time);
-(b) ns/element, predict vs NumPy: tanh(2x+1)*exp(-x) 14.7 vs 1.09; the arithmetic chain 1.48 vs 0.91; x*2+1 0.53
-vs 0.21; tanh 14.9 vs 0.19; exp 2.07 vs 0.33. tanh and exp run as scalar math.tanh/exp calls in
-elementwise.unary_forward (~14 and ~2 ns an element; NumPy's are SIMD); a model of the single op x*1.0 costs
-~0.25 ns an element against NumPy's 0.07 (the input copied into the step's buffers and the output copied out),
-which is most of the arithmetic chain's gap.
+Measured (2-core machine shared with other jobs, defaults, one run): (a) Dense(relu) 104k samples/s, OpDense 93k
+(1.12x the time); (b) ns/element, predict vs NumPy in the same run:
+    tanh(2x+1)*exp(-x)      2.42 vs 1.06 (2.3x)    was 14.7 vs 1.09 (13.5x)
+    (x*x*0.5+3x-1)/(x*x+1)  1.44 vs 0.89 (1.6x)    was 1.48 vs 0.91
+    x*2+1                   0.58 vs 0.20 (3.0x)    was 0.53 vs 0.21
+    tanh(x)                 0.75 vs 0.17 (4.5x)    was 14.9 vs 0.19
+    exp(x)                  0.55 vs 0.33 (1.7x)    was 2.07 vs 0.33
+"was": before kernels/cpu/vmath.py, when elementwise.unary_forward called scalar libm tanh/exp (~14 and ~2 ns an
+element). vmath's vectorised versions compute float32 in float64 (8 lanes): exp 0.29 ns an element alone (NumPy
+0.33), tanh 0.45 (NumPy's float32 tanh, 0.16, is a native float32 kernel). What is left of every ratio is mostly
+predict's fixed cost: a model of the single op x*1.0 costs ~0.28 ns an element where the kernel itself takes 0.06
+(the input gathered into the step's buffers, the output copied out, ~0.07 each as memcpy), plus ~40 us a call.
 """
 
 import argparse
