@@ -23,6 +23,7 @@ cannot skew one way.
 import argparse
 import importlib.util
 import os
+import re
 import statistics
 import subprocess
 import sys
@@ -50,19 +51,27 @@ BASELINE_MODULES = ("pooling", "activations", "conv")
 
 def load_baseline(rev):
     """The kernel modules BASELINE_MODULES as they were at git revision ``rev``, imported from a temporary copy
-    (relative imports made absolute, so they compile against today's policy and gemm)."""
+    (relative imports made absolute: they compile against today's policy, gemm, vmath)."""
+    from nbkeras.kernels import policy
+
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    folder = tempfile.mkdtemp(prefix="nbkeras-baseline-")
+    commit = subprocess.run(["git", "rev-parse", "--verify", f"{rev}^{{commit}}"], cwd=root, check=True,
+                            capture_output=True, text=True).stdout.strip()
+    # One private folder per commit inside nbkeras's cache (made 0700 and checked by policy), so a second run
+    # finds numba's compiled copies again instead of compiling and caching them under a new name each time.
+    folder = policy.cache_subdir(f"baseline-{commit[:16]}") or tempfile.mkdtemp(prefix="nbkeras-baseline-")
     modules = {}
     for name in BASELINE_MODULES:
-        src = subprocess.run(["git", "show", f"{rev}:kernels/cpu/{name}.py"], cwd=root, check=True,
+        src = subprocess.run(["git", "show", f"{commit}:kernels/cpu/{name}.py"], cwd=root, check=True,
                              capture_output=True, text=True).stdout
-        src = (src.replace("from ..policy import", "from nbkeras.kernels.policy import")
-               .replace("from .. import policy", "from nbkeras.kernels import policy")
-               .replace("from .gemm import", "from nbkeras.kernels.cpu.gemm import"))
+        src = re.sub(r"^from \.\.(\w*) import", lambda m: f"from nbkeras.kernels{'.' if m[1] else ''}{m[1]} import",
+                     src, flags=re.M)
+        src = re.sub(r"^from \.(\w*) import", lambda m: f"from nbkeras.kernels.cpu{'.' if m[1] else ''}{m[1]} import",
+                     src, flags=re.M)
         path = os.path.join(folder, f"baseline_{name}.py")
-        with open(path, "w") as f:
-            f.write(src)
+        if not os.path.exists(path) or open(path).read() != src:  # rewriting would make numba compile again
+            with open(path, "w") as f:
+                f.write(src)
         spec = importlib.util.spec_from_file_location(f"baseline_{name}", path)
         module = importlib.util.module_from_spec(spec)
         sys.modules[spec.name] = module
