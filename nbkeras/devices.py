@@ -77,11 +77,8 @@ def real_gpu_available():
     """True when a real CUDA GPU can run kernels (never the simulator); checked once per process, importing
     numba.cuda only when the package and a driver are both present."""
     if not _AUTO_RESULT:
-        import ctypes.util
-
         ok = False
-        if not simulator_enabled() and importlib.util.find_spec("numba_cuda") is not None and (
-                ctypes.util.find_library("cuda") or os.path.exists("/proc/driver/nvidia")):
+        if not simulator_enabled() and _driver_present() and importlib.util.find_spec("numba_cuda") is not None:
             try:
                 from numba import cuda
 
@@ -90,6 +87,20 @@ def real_gpu_available():
                 ok = False
         _AUTO_RESULT.append(ok)
     return _AUTO_RESULT[0]
+
+
+#: Where an NVIDIA driver shows itself (Linux, WSL2). Plain path checks: ctypes.util.find_library would run gcc
+#: and ldconfig in a subprocess on every first model, and fails in a read-only temporary directory.
+_DRIVER_PATHS = ("/proc/driver/nvidia/version", "/dev/nvidiactl", "/dev/dxg", "/usr/lib/wsl/lib/libcuda.so.1",
+                 "/usr/lib/x86_64-linux-gnu/libcuda.so.1", "/usr/lib64/libcuda.so.1",
+                 "/usr/lib/aarch64-linux-gnu/libcuda.so.1", "/usr/local/cuda/compat/libcuda.so.1")
+
+
+def _driver_present():
+    if any(os.path.exists(p) for p in _DRIVER_PATHS):
+        return True
+    return any(os.path.exists(os.path.join(d, "libcuda.so.1"))
+               for d in os.environ.get("LD_LIBRARY_PATH", "").split(os.pathsep) if d)
 
 
 def resolve(spec=None):

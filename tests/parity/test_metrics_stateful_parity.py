@@ -12,6 +12,7 @@ import pytest  # noqa: E402
 
 real = pytest.importorskip("keras")
 pytest.importorskip("jax")
+from nbkeras import backend  # noqa: E402
 from nbkeras import metrics_stateful as nb  # noqa: E402
 
 if real.backend.backend() != "jax":
@@ -151,6 +152,7 @@ def test_rank3_outputs_and_per_sample_weights(name, kwargs):
                                         ("TruePositives", ())])
 def test_same_names_and_configs(name, args):
     k = getattr(real.metrics, name)(*args)
+    backend.clear_session()  # a fresh session: the first unnamed AUC is "auc", as in Keras
     n = getattr(nb, name)(*args)
     # Keras 3 numbers default names per session (auc, auc_1, ...); the base name is what must agree.
     assert n.name == re.sub(r"_\d+$", "", k.name)
