@@ -303,6 +303,15 @@ def _col2im(c2, dx, n0, m, c0, cg, kh, kw, oh, ow, sh, sw, pt, pl, dh, dw):
 
 
 @kernel
+def _relu_in_place(v):
+    """v = v if v > 0 else 0 (Keras's plain relu, as activations.relu_forward: NaN stays NaN, -0.0 becomes 0)."""
+    zero = v.dtype.type(0.0)
+    for i in range(v.shape[0]):
+        e = v[i]
+        v[i] = zero if e <= zero else e
+
+
+@kernel
 def _chunk(per, cap):
     """Images per product for a part whose slice of ``cols`` holds ``cap`` values: as many as fit, but no more
     than CHUNK_VALUES' worth, so the patch matrix a copy has just written is still in cache for the product."""
@@ -320,8 +329,9 @@ def _parts(n, per, extra, cols_size, work):
 
 
 @kernel
-def _forward_range(x, k2, bias, o2, cols, i0, i1, kh, kw, cg, oh, ow, sh, sw, pt, pl, dh, dw, groups):
-    """Images i0 .. i1 - 1: per chunk, the bias (or zeros) into out, then out[chunk] += cols @ kernel2d per group."""
+def _forward_range(x, k2, bias, o2, cols, i0, i1, kh, kw, cg, oh, ow, sh, sw, pt, pl, dh, dw, groups, relu):
+    """Images i0 .. i1 - 1: per chunk, the bias (or zeros) into out, then out[chunk] += cols @ kernel2d per group,
+    then (``relu``) out[chunk] = max(out[chunk], 0) while the chunk is still in cache."""
     rows, kdim = oh * ow, kh * kw * cg
     f = k2.shape[1]
     fg = f // groups
@@ -337,10 +347,12 @@ def _forward_range(x, k2, bias, o2, cols, i0, i1, kh, kw, cg, oh, ow, sh, sw, pt
             _im2col(x, c2, n0, m, g * cg, cg, kh, kw, oh, ow, sh, sw, pt, pl, dh, dw)
             gemm(False, False, 1.0, c2, k2[:, g * fg:(g + 1) * fg], 1.0 if bias.size != 0 else 0.0,
                  ob[:, g * fg:(g + 1) * fg])
+        if relu:
+            _relu_in_place(o2.reshape(-1)[n0 * rows * f:(n0 + m) * rows * f])
 
 
 @kernel(parallel=True)
-def _forward_parts(x, k2, bias, o2, cols, parts, kh, kw, cg, oh, ow, sh, sw, pt, pl, dh, dw, groups):
+def _forward_parts(x, k2, bias, o2, cols, parts, kh, kw, cg, oh, ow, sh, sw, pt, pl, dh, dw, groups, relu):
     """_forward_range by ``parts`` workers, each with its own slice of cols, claiming chunks of images as they go."""
     n = x.shape[0]
     cap = cols.size // parts
@@ -351,13 +363,14 @@ def _forward_parts(x, k2, bias, o2, cols, parts, kh, kw, cg, oh, ow, sh, sw, pt,
         i0 = _fetch_add(claimed, nb)
         while i0 < n:
             _forward_range(x, k2, bias, o2, mine, i0, min(i0 + nb, n), kh, kw, cg, oh, ow, sh, sw, pt, pl, dh, dw,
-                           groups)
+                           groups, relu)
             i0 = _fetch_add(claimed, nb)
 
 
 @kernel
-def _convolve(x, kernel, bias, out, cols, sh, sw, pt, pl, dh, dw, groups):
-    """out = conv(x, kernel) + bias on checked arguments, over parts of the batch (see _parts)."""
+def _convolve(x, kernel, bias, out, cols, sh, sw, pt, pl, dh, dw, groups, relu):
+    """out = conv(x, kernel) + bias (then max(out, 0) when ``relu``) on checked arguments, over parts of the batch
+    (see _parts)."""
     n = x.shape[0]
     kh, kw, cg, f = kernel.shape
     oh, ow = out.shape[1], out.shape[2]
@@ -366,9 +379,9 @@ def _convolve(x, kernel, bias, out, cols, sh, sw, pt, pl, dh, dw, groups):
     o2 = out.reshape(n * oh * ow, f)
     parts = _parts(n, per, 0, cols.size, n * per * (f // groups))
     if parts > 1:
-        _forward_parts(x, k2, bias, o2, cols, parts, kh, kw, cg, oh, ow, sh, sw, pt, pl, dh, dw, groups)
+        _forward_parts(x, k2, bias, o2, cols, parts, kh, kw, cg, oh, ow, sh, sw, pt, pl, dh, dw, groups, relu)
     else:
-        _forward_range(x, k2, bias, o2, cols, 0, n, kh, kw, cg, oh, ow, sh, sw, pt, pl, dh, dw, groups)
+        _forward_range(x, k2, bias, o2, cols, 0, n, kh, kw, cg, oh, ow, sh, sw, pt, pl, dh, dw, groups, relu)
 
 
 @kernel
@@ -518,7 +531,37 @@ def conv2d_forward(x, kernel, bias, out, cols, stride_h, stride_w, pad_top, pad_
         raise ValueError("conv2d_forward: cols is shorter than conv2d_scratch_min")
     if not _contiguous(x, kernel, out, cols):
         raise ValueError("conv2d_forward: x, kernel, out and cols must be C-contiguous")
-    _convolve(x, kernel, bias, out, cols, stride_h, stride_w, pad_top, pad_left, dil_h, dil_w, groups)
+    _convolve(x, kernel, bias, out, cols, stride_h, stride_w, pad_top, pad_left, dil_h, dil_w, groups, False)
+
+
+@kernel
+def conv2d_forward_relu(x, kernel, bias, out, cols, stride_h, stride_w, pad_top, pad_left, dil_h, dil_w, groups):
+    """out = relu(conv(x, kernel) + bias): conv2d_forward followed by Keras's plain relu (negative_slope 0, no
+    max_value, threshold 0: z if z > 0 else 0, as activations.relu_forward), applied to each chunk of images right
+    after its product while it is in cache, instead of a separate pass over the whole output. Same arguments and
+    checks as conv2d_forward.
+
+    The pre-activation is not kept: out > 0 exactly where it was > 0, so relu_backward can take ``out`` as its x.
+    """
+    n, h, w, c = x.shape
+    kh, kw, cg, f = kernel.shape
+    if not _one_dtype(x, kernel, bias, out, cols):
+        raise ValueError("conv2d_forward_relu: x, kernel, bias, out and cols must share one float dtype")
+    if groups < 1 or cg < 1 or cg * groups != c:
+        raise ValueError("conv2d_forward_relu: kernel.shape[2] * groups must equal the input channels")
+    if f < 1 or f % groups != 0 or out.shape[3] != f or out.shape[0] != n:
+        raise ValueError("conv2d_forward_relu: out must be (N, OH, OW, filters) with filters a multiple of groups")
+    if bias.size != 0 and bias.size != f:
+        raise ValueError("conv2d_forward_relu: bias must have length 0 or filters")
+    if not (_length_ok(h, out.shape[1], kh, stride_h, pad_top, dil_h)
+            and _length_ok(w, out.shape[2], kw, stride_w, pad_left, dil_w)):
+        raise ValueError("conv2d_forward_relu: out's height/width do not follow from the input, kernel, strides, "
+                         "pads and dilations")
+    if cols.size < out.shape[1] * out.shape[2] * kh * kw * cg:
+        raise ValueError("conv2d_forward_relu: cols is shorter than conv2d_scratch_min")
+    if not _contiguous(x, kernel, out, cols):
+        raise ValueError("conv2d_forward_relu: x, kernel, out and cols must be C-contiguous")
+    _convolve(x, kernel, bias, out, cols, stride_h, stride_w, pad_top, pad_left, dil_h, dil_w, groups, True)
 
 
 @kernel
@@ -635,7 +678,7 @@ def conv2d_transpose_backward(x, kernel, dy, dx, dkernel, dbias, cols, stride_h,
     # In the convolution's terms the input is dy and the output gradient is x.
     _kernel_grad(dy, x, dkernel, cols, stride_h, stride_w, pad_top, pad_left, dil_h, dil_w, 1, accumulate)
     if dx.size != 0:
-        _convolve(dy, kernel, dbias[:0], dx, cols, stride_h, stride_w, pad_top, pad_left, dil_h, dil_w, 1)
+        _convolve(dy, kernel, dbias[:0], dx, cols, stride_h, stride_w, pad_top, pad_left, dil_h, dil_w, 1, False)
 
 
 # --------------------------------------------------------------------------------- depthwise convolution

@@ -34,6 +34,7 @@ import numpy as np
 from numba import cuda
 
 from . import _launch
+from . import activations as _activations
 from ._launch import kernel
 
 #: Kernel-gradient threads a backward call aims for (kernel elements x row chunks), and the fewest output positions
@@ -291,29 +292,47 @@ def _run_weight_grads(a, g, dk, dbias, geo, accumulate, bias_from):
 # ------------------------------------------------------------------------------------------- convolution
 
 
-def conv2d_forward(x, kernel, bias, out, cols, stride_h, stride_w, pad_top, pad_left, dil_h, dil_w, groups):
-    """out = conv(x, kernel) + bias, as kernels.cpu.conv.conv2d_forward (one launch, a thread per output
-    element; ``cols`` is checked but unused)."""
+def _check_forward(name, x, kernel, bias, out, cols, stride_h, stride_w, pad_top, pad_left, dil_h, dil_w, groups):
+    """The host checks of conv2d_forward (and conv2d_forward_relu), with the CPU kernel's messages."""
     n, h, w, c = x.shape
     kh, kw, cg, f = kernel.shape
     if not _one_float_dtype(x, kernel, bias, out, cols):
-        raise ValueError("conv2d_forward: x, kernel, bias, out and cols must share one float dtype")
+        raise ValueError(f"{name}: x, kernel, bias, out and cols must share one float dtype")
     if groups < 1 or cg < 1 or cg * groups != c:
-        raise ValueError("conv2d_forward: kernel.shape[2] * groups must equal the input channels")
+        raise ValueError(f"{name}: kernel.shape[2] * groups must equal the input channels")
     if f < 1 or f % groups != 0 or out.shape[3] != f or out.shape[0] != n:
-        raise ValueError("conv2d_forward: out must be (N, OH, OW, filters) with filters a multiple of groups")
+        raise ValueError(f"{name}: out must be (N, OH, OW, filters) with filters a multiple of groups")
     if bias.size != 0 and bias.size != f:
-        raise ValueError("conv2d_forward: bias must have length 0 or filters")
+        raise ValueError(f"{name}: bias must have length 0 or filters")
     if not (_length_ok(h, out.shape[1], kh, stride_h, pad_top, dil_h)
             and _length_ok(w, out.shape[2], kw, stride_w, pad_left, dil_w)):
-        raise ValueError("conv2d_forward: out's height/width do not follow from the input, kernel, strides, "
+        raise ValueError(f"{name}: out's height/width do not follow from the input, kernel, strides, "
                          "pads and dilations")
     if cols.size < out.shape[1] * out.shape[2] * kh * kw * cg:
-        raise ValueError("conv2d_forward: cols is shorter than conv2d_scratch_min")
+        raise ValueError(f"{name}: cols is shorter than conv2d_scratch_min")
     if not _c_contiguous(x, kernel, out, cols):
-        raise ValueError("conv2d_forward: x, kernel, out and cols must be C-contiguous")
+        raise ValueError(f"{name}: x, kernel, out and cols must be C-contiguous")
+
+
+def conv2d_forward(x, kernel, bias, out, cols, stride_h, stride_w, pad_top, pad_left, dil_h, dil_w, groups):
+    """out = conv(x, kernel) + bias, as kernels.cpu.conv.conv2d_forward (one launch, a thread per output
+    element; ``cols`` is checked but unused)."""
+    _check_forward("conv2d_forward", x, kernel, bias, out, cols, stride_h, stride_w, pad_top, pad_left, dil_h, dil_w,
+                   groups)
     geo = _geo(stride_h, stride_w, pad_top, pad_left, dil_h, dil_w, groups)
     _run_forward(x, kernel, bias, bias.size != 0, out, geo)
+
+
+def conv2d_forward_relu(x, kernel, bias, out, cols, stride_h, stride_w, pad_top, pad_left, dil_h, dil_w, groups):
+    """out = relu(conv(x, kernel) + bias), as kernels.cpu.conv.conv2d_forward_relu: the forward launch, then
+    activations.relu_forward in place over ``out`` (two launches; the CPU kernel fuses them to save a pass over
+    memory, which matters less here)."""
+    _check_forward("conv2d_forward_relu", x, kernel, bias, out, cols, stride_h, stride_w, pad_top, pad_left, dil_h,
+                   dil_w, groups)
+    geo = _geo(stride_h, stride_w, pad_top, pad_left, dil_h, dil_w, groups)
+    _run_forward(x, kernel, bias, bias.size != 0, out, geo)
+    flat = out.reshape(out.size)
+    _activations.relu_forward(flat, flat, 0.0, math.inf, 0.0)
 
 
 def conv2d_backward(x, kernel, dy, dx, dkernel, dbias, cols, stride_h, stride_w, pad_top, pad_left, dil_h, dil_w,

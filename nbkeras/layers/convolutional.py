@@ -108,10 +108,24 @@ class _ConvBase(Layer):
         return bias, dbias
 
     # ---------------------------------------------------------------------------------------- description
+    #: Whether ``_forward_calls`` can apply Keras's plain relu itself (a fused kernel, ``relu=True``).
+    fuses_relu = False
+
+    def _fused_relu(self):
+        """True when the activation is the plain relu (Keras's defaults) and the forward kernel applies it: the
+        output is then written once, with no pre-activation scratch, and the backward takes the output as the
+        relu's input (out > 0 exactly where the pre-activation was > 0)."""
+        spec = self.activation
+        return (self.fuses_relu and spec.name == "relu"
+                and spec.kernel_args() == activations_module.get("relu").kernel_args())
+
     def describe_forward(self, ctx):
         y = ctx.output(self._out_dims)
         if self.activation.is_linear:
             self._forward_calls(ctx, y)
+            return
+        if self._fused_relu():
+            self._forward_calls(ctx, y, relu=True)
             return
         z = ctx.scratch("z", y.buf.width, self._out_dims)
         self._forward_calls(ctx, z)
@@ -119,7 +133,10 @@ class _ConvBase(Layer):
 
     def describe_backward(self, ctx):
         dy = ctx.d_output(self._out_dims)
-        if not self.activation.is_linear:
+        if self._fused_relu():
+            y = ctx.output(self._out_dims)
+            activation_backward(ctx, self.activation, y, y, dy, dy, ctx.output_shape)
+        elif not self.activation.is_linear:
             z = ctx.scratch("z", dy.buf.width, self._out_dims)
             activation_backward(ctx, self.activation, z, ctx.output(), dy, dy, ctx.output_shape)
         self._backward_calls(ctx, dy)
@@ -188,9 +205,11 @@ class _Conv(_ConvBase):
         g = self._geo
         return g.out_hw + g.k_hw + (self._channels, self.groups)
 
-    def _forward_calls(self, ctx, out):
+    fuses_relu = True
+
+    def _forward_calls(self, ctx, out, relu=False):
         bias, _ = self._bias_refs(ctx)
-        ctx.call("conv.conv2d_forward", ctx.input(0, self._in_dims), self._kernel_view(ctx, self.kernel), bias,
+        ctx.call("conv.conv2d_forward_relu" if relu else "conv.conv2d_forward", ctx.input(0, self._in_dims), self._kernel_view(ctx, self.kernel), bias,
                  out, self._cols(ctx, "cols_forward", self._per_image()), *map(ctx.const, self._geo.args()),
                  ctx.const(self.groups))
 

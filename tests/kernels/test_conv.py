@@ -293,6 +293,80 @@ def test_scratch_sizes():
     assert conv.conv2d_scratch_size(3, 4, 3, 3, 2, 6, 2, 1) == per  # at least one image
 
 
+# ------------------------------------------------------------------------------- conv2d_forward_relu
+
+
+def forward_relu(x, kernel, bias, geo, images=None):
+    out = np.full((x.shape[0], geo["oh"], geo["ow"], kernel.shape[3]), np.nan, x.dtype)
+    conv.conv2d_forward_relu(x, kernel, bias, out, cols_for(x, kernel, geo, images), *args(geo))
+    return out
+
+
+@given(convs(), st.sampled_from([None, 1]))
+def test_forward_relu_is_relu_of_the_reference(problem, images):
+    """Keras's plain relu (z if z > 0 else 0) of the loop reference, one image per chunk or all in one."""
+    x, kernel, bias, geo = problem
+    images = None if images is None or images >= x.shape[0] else images
+    want = ref_conv(x, kernel, bias, geo)
+    np.testing.assert_allclose(forward_relu(x, kernel, bias, geo, images), np.where(want > 0, want, 0.0),
+                               rtol=1e-12, atol=1e-12)
+
+
+@given(convs(), seeds())
+def test_forward_relu_float32_agrees_with_float64(problem, seed):
+    x, kernel, bias, geo = problem
+    f32 = [a.astype(np.float32) for a in (x, kernel, bias)]
+    assert_f32_close(forward_relu(*f32, geo), forward_relu(x, kernel, bias, geo))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("groups, pad, c, f", [(1, 0, 1, 32), (1, 1, 8, 16), (2, 0, 8, 32)])
+def test_forward_relu_equals_forward_then_relu_forward_bitwise(dtype, groups, pad, c, f, rng):
+    """Bit for bit conv2d_forward followed by activations.relu_forward in place, on the threaded path too (the
+    relu is applied per chunk of images, inside the parts), NaN and -0.0 included; inputs not mutated."""
+    from nbkeras.kernels.cpu import activations
+
+    n, h = 32, 20
+    oh = h - 2 + 2 * pad
+    geo = dict(sh=1, sw=1, pt=pad, pl=pad, dh=1, dw=1, groups=groups, oh=oh, ow=oh)
+    x = rng.standard_normal((n, h, h, c)).astype(dtype)
+    x[3, 5, 5, 0] = np.nan
+    kernel = rng.standard_normal((3, 3, c // groups, f)).astype(dtype)
+    bias = rng.standard_normal(f).astype(dtype)
+    bias[1] = -1e30  # every output of filter 1 negative (clamped to +0.0)
+    copies = [a.copy() for a in (x, kernel, bias)]
+    per = conv.conv2d_scratch_min(oh, oh, 3, 3, c, groups)
+    assert conv._parts(n, per, 0, per * n, n * per * (f // groups)) > 1
+    want = forward(x, kernel, bias, geo)
+    activations.relu_forward(want.reshape(-1), want.reshape(-1), 0.0, np.inf, 0.0)
+    got = forward_relu(x, kernel, bias, geo)
+    np.testing.assert_array_equal(got, want)
+    assert np.isnan(got).any() and not np.signbit(got[~np.isnan(got)]).any()
+    for a, a0 in zip((x, kernel, bias), copies):
+        np.testing.assert_array_equal(a, a0)
+
+
+def test_forward_relu_bad_arguments_raise(rng):
+    geo = dict(sh=1, sw=1, pt=0, pl=0, dh=1, dw=1, groups=1, oh=3, ow=3)
+    x, kernel, bias = rng.standard_normal((2, 5, 5, 2)), rng.standard_normal((3, 3, 2, 4)), np.zeros(4)
+    cols = cols_for(x, kernel, geo)
+    out = np.zeros((2, 3, 3, 4))
+    a = args(geo)
+    with pytest.raises(ValueError, match="conv2d_forward_relu: out's height/width do not follow from"):
+        conv.conv2d_forward_relu(x, kernel, bias, np.zeros((2, 6, 3, 4)), cols, *a)
+    with pytest.raises(ValueError, match="conv2d_forward_relu: kernel.shape"):
+        conv.conv2d_forward_relu(x, kernel, bias, out, cols, *a[:-1], 2)
+    with pytest.raises(ValueError, match="conv2d_forward_relu: cols is shorter"):
+        conv.conv2d_forward_relu(x, kernel, bias, out, cols[:10], *a)
+    with pytest.raises(ValueError, match="conv2d_forward_relu: bias must have length"):
+        conv.conv2d_forward_relu(x, kernel, np.zeros(3), out, cols, *a)
+    with pytest.raises(ValueError, match="conv2d_forward_relu: x, kernel, bias, out and cols must share"):
+        conv.conv2d_forward_relu(x, kernel, bias, out.astype(np.float32), cols, *a)
+    with pytest.raises(ValueError, match="conv2d_forward_relu: out must be"):
+        conv.conv2d_forward_relu(x, kernel, bias, np.zeros((2, 3, 3, 3)), cols, *a)
+    np.testing.assert_array_equal(out, 0.0)
+
+
 # ------------------------------------------------------------------------------------------- depthwise
 
 

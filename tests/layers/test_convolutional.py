@@ -460,3 +460,37 @@ def test_cnn_workload_trains(run_eagerly):
     losses = history.history["loss"]
     assert np.all(np.isfinite(losses)) and losses[-1] < losses[0]
     assert model.predict(x[:3], verbose=0).shape == (3, 10)
+
+
+# ------------------------------------------------------------------------------------------ fused relu
+def _forward_kernel_names(layer_factory, input_shape):
+    keras.utils.set_random_seed(0)
+    inputs = keras.Input(input_shape[1:])
+    model = keras.Model(inputs, layer_factory()(inputs))
+    model.compile(optimizer="sgd", loss="mse")
+    x = data(input_shape, 3)
+    model.train_on_batch(x, np.zeros((input_shape[0],) + model.output_shape[1:]))
+    sections = model._engine.plan.program.sections
+    return [c.fn for c in sections["forward"]], [c.fn for c in sections["backward"]]
+
+
+@pytest.mark.parametrize("make", [lambda: L.Conv2D(3, 2, activation="relu"),
+                                  lambda: L.Conv1D(3, 2, activation=keras.activations.relu)])
+def test_plain_relu_is_fused_into_the_convolution(make):
+    """Keras's plain relu runs inside conv2d_forward_relu (no separate relu_forward pass, no pre-activation
+    scratch); the backward takes the output as the relu's input."""
+    shape = (2, 4, 4, 2) if isinstance(make(), L.Conv2D) else (2, 5, 2)
+    forward, backward = _forward_kernel_names(make, shape)
+    assert "conv.conv2d_forward_relu" in forward and "activations.relu_forward" not in forward
+    assert "conv.conv2d_forward" not in forward and "activations.relu_backward" in backward
+
+
+def test_relu_with_arguments_is_not_fused():
+    """A relu with a slope, cap or threshold keeps the separate activation calls, through both interpreters."""
+    def make():
+        return L.Conv2D(2, 2, activation={"class_name": "relu", "config": {"negative_slope": 0.1, "max_value": 1.5}})
+
+    forward, _ = _forward_kernel_names(make, (2, 4, 4, 2))
+    assert "conv.conv2d_forward" in forward and "activations.relu_forward" in forward
+    assert "conv.conv2d_forward_relu" not in forward
+    check_description(make, [(2, 4, 4, 2)])

@@ -70,6 +70,20 @@ def test_conv2d_forward(dtype, case, with_bias):
 
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("case", GEOMETRIES)
+@pytest.mark.parametrize("with_bias", [True, False])
+def test_conv2d_forward_relu(dtype, case, with_bias):
+    g = geometry(case)
+    rng = np.random.default_rng(5)
+    c = g["cg"] * g["groups"]
+    x, kernel, out = arrays(rng, dtype, (g["n"], g["h"], g["w"], c), (g["kh"], g["kw"], g["cg"], g["f"]),
+                            (g["n"], g["oh"], g["ow"], g["f"]))
+    bias = arrays(rng, dtype, (g["f"],))[0] if with_bias else np.empty(0, dtype)
+    cols = cols_for(g, dtype, g["oh"], g["ow"], c, g["groups"])
+    check_twin("conv.conv2d_forward_relu", x, kernel, bias, out, cols, *geo_args(g), ignore=(4,))
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("case", GEOMETRIES)
 @pytest.mark.parametrize("accumulate, with_bias, with_dx", [(False, True, True), (True, True, False),
                                                             (False, False, False), (True, False, True)])
 def test_conv2d_backward(dtype, case, accumulate, with_bias, with_dx):
@@ -190,13 +204,16 @@ def test_kernel_gradient_sums_over_many_row_chunks():
 
 
 def test_launches_per_call():
-    """Forward: one launch; backward: zeroing (not when accumulating), dkernel, dbias, dx."""
+    """Forward: one launch (two with the relu); backward: zeroing (not when accumulating), dkernel, dbias, dx."""
     from nbkeras.kernels.cuda import _launch
 
     x, k, out, cols, bias = _dev(1, 3, 3, 1), _dev(2, 2, 1, 1), _dev(1, 2, 2, 1), _dev(16), _dev(1)
     before = _launch.LAUNCHES[0]
     conv.conv2d_forward(x, k, bias, out, cols, 1, 1, 0, 0, 1, 1, 1)
     assert _launch.LAUNCHES[0] - before == 1
+    before = _launch.LAUNCHES[0]
+    conv.conv2d_forward_relu(x, k, bias, out, cols, 1, 1, 0, 0, 1, 1, 1)
+    assert _launch.LAUNCHES[0] - before == 2
     before = _launch.LAUNCHES[0]
     conv.conv2d_backward(x, k, out, _dev(1, 3, 3, 1), _dev(2, 2, 1, 1), bias, cols, 1, 1, 0, 0, 1, 1, 1, False)
     assert _launch.LAUNCHES[0] - before == 4
@@ -225,6 +242,10 @@ def test_bad_shapes_raise():
         conv.conv2d_forward(x, k, bias, out, _dev(10), 1, 1, 0, 0, 1, 1, 1)
     with pytest.raises(ValueError, match="conv2d_forward"):  # dtypes differ
         conv.conv2d_forward(x, k, bias, _dev(1, 2, 2, 4, dtype=np.float32), cols, 1, 1, 0, 0, 1, 1, 1)
+    with pytest.raises(ValueError, match="conv2d_forward_relu: cols is shorter"):
+        conv.conv2d_forward_relu(x, k, bias, out, _dev(10), 1, 1, 0, 0, 1, 1, 1)
+    with pytest.raises(ValueError, match="conv2d_forward_relu: out's height/width"):
+        conv.conv2d_forward_relu(x, k, bias, _dev(1, 5, 2, 4), cols, 1, 1, 0, 0, 1, 1, 1)
     with pytest.raises(ValueError, match="conv2d_backward"):  # dkernel shape
         conv.conv2d_backward(x, k, out, _dev(0, 0, 0, 0), _dev(3, 3, 2, 3), bias, cols, 1, 1, 0, 0, 1, 1, 1, False)
     with pytest.raises(ValueError, match="conv2d_backward"):  # dx shape
