@@ -312,6 +312,15 @@ def _relu_in_place(v):
 
 
 @kernel
+def _relu_mask(d, y):
+    """d = d * [y > 0] (as activations.relu_backward(y, y, d, d) with Keras's plain relu)."""
+    zero = d.dtype.type(0.0)
+    one = d.dtype.type(1.0)
+    for i in range(d.shape[0]):
+        d[i] = d[i] * (one if y[i] > zero else zero)
+
+
+@kernel
 def _chunk(per, cap):
     """Images per product for a part whose slice of ``cols`` holds ``cap`` values: as many as fit, but no more
     than CHUNK_VALUES' worth, so the patch matrix a copy has just written is still in cache for the product."""
@@ -385,8 +394,10 @@ def _convolve(x, kernel, bias, out, cols, sh, sw, pt, pl, dh, dw, groups, relu):
 
 
 @kernel
-def _kernel_grad_range(x, d2, k2, cols, i0, i1, beta, kh, kw, cg, oh, ow, sh, sw, pt, pl, dh, dw, groups):
-    """k2[:, group] = beta * k2[:, group] + sum over images i0 .. i1 - 1 of cols^T @ dy[chunk, group]."""
+def _kernel_grad_range(x, d2, k2, cols, i0, i1, beta, kh, kw, cg, oh, ow, sh, sw, pt, pl, dh, dw, groups, y2,
+                       relu):
+    """k2[:, group] = beta * k2[:, group] + sum over images i0 .. i1 - 1 of cols^T @ dy[chunk, group]; with
+    ``relu``, each chunk's dy rows are first multiplied in place by [y > 0] (y2: y as dy's (rows, F) matrix)."""
     rows, kdim = oh * ow, kh * kw * cg
     fg = k2.shape[1] // groups
     per = rows * kdim
@@ -397,6 +408,9 @@ def _kernel_grad_range(x, d2, k2, cols, i0, i1, beta, kh, kw, cg, oh, ow, sh, sw
         m = min(nb, i1 - n0)
         c2 = cols[:m * per].reshape(m * rows, kdim)
         b = beta if n0 == i0 else 1.0
+        if relu:
+            e0, e1 = n0 * rows * d2.shape[1], (n0 + m) * rows * d2.shape[1]
+            _relu_mask(d2.reshape(-1)[e0:e1], y2.reshape(-1)[e0:e1])
         for g in range(groups):
             _im2col(x, c2, n0, m, g * cg, cg, kh, kw, oh, ow, sh, sw, pt, pl, dh, dw)
             gemm(True, False, 1.0, c2, d2[n0 * rows:(n0 + m) * rows, g * fg:(g + 1) * fg], b,
@@ -404,7 +418,8 @@ def _kernel_grad_range(x, d2, k2, cols, i0, i1, beta, kh, kw, cg, oh, ow, sh, sw
 
 
 @kernel(parallel=True)
-def _kernel_grad_parts(x, d2, k2, cols, parts, accumulate, kh, kw, cg, oh, ow, sh, sw, pt, pl, dh, dw, groups):
+def _kernel_grad_parts(x, d2, k2, cols, parts, accumulate, kh, kw, cg, oh, ow, sh, sw, pt, pl, dh, dw, groups, y2,
+                       relu):
     """Worker t sums the products of the chunks it claims into partial t (the front of ``cols``; zeros when it
     claimed none), then the partials are added into dkernel."""
     n = x.shape[0]
@@ -422,7 +437,7 @@ def _kernel_grad_parts(x, d2, k2, cols, parts, accumulate, kh, kw, cg, oh, ow, s
             partial[:, :] = partial.dtype.type(0.0)
         while i0 < n:
             _kernel_grad_range(x, d2, partial, mine, i0, min(i0 + nb, n), beta, kh, kw, cg, oh, ow, sh, sw, pt,
-                               pl, dh, dw, groups)
+                               pl, dh, dw, groups, y2, relu)
             beta = 1.0
             i0 = _fetch_add(claimed, nb)
     kf = k2.reshape(-1)
@@ -438,8 +453,9 @@ def _kernel_grad_parts(x, d2, k2, cols, parts, accumulate, kh, kw, cg, oh, ow, s
 
 
 @kernel
-def _kernel_grad(x, dy, dkernel, cols, sh, sw, pt, pl, dh, dw, groups, accumulate):
-    """dkernel2d[:, group] (+)= sum over chunks of cols^T @ dy[chunk, group], over parts of the batch."""
+def _kernel_grad(x, dy, dkernel, cols, sh, sw, pt, pl, dh, dw, groups, accumulate, y, relu):
+    """dkernel2d[:, group] (+)= sum over chunks of cols^T @ dy[chunk, group], over parts of the batch (with
+    ``relu``, dy *= [y > 0] in place first, chunk by chunk)."""
     n = x.shape[0]
     kh, kw, cg, f = dkernel.shape
     oh, ow = dy.shape[1], dy.shape[2]
@@ -447,11 +463,13 @@ def _kernel_grad(x, dy, dkernel, cols, sh, sw, pt, pl, dh, dw, groups, accumulat
     k2 = dkernel.reshape(kh * kw * cg, f)
     d2 = dy.reshape(n * oh * ow, f)
     parts = _parts(n, per, k2.size, cols.size, n * per * (f // groups))
+    y2 = y.reshape(d2.shape[0], d2.shape[1])
     if parts > 1:
-        _kernel_grad_parts(x, d2, k2, cols, parts, accumulate, kh, kw, cg, oh, ow, sh, sw, pt, pl, dh, dw, groups)
+        _kernel_grad_parts(x, d2, k2, cols, parts, accumulate, kh, kw, cg, oh, ow, sh, sw, pt, pl, dh, dw, groups,
+                           y2, relu)
     else:
         _kernel_grad_range(x, d2, k2, cols, 0, n, 1.0 if accumulate else 0.0, kh, kw, cg, oh, ow, sh, sw, pt, pl,
-                           dh, dw, groups)
+                           dh, dw, groups, y2, relu)
 
 
 @kernel
@@ -600,7 +618,49 @@ def conv2d_backward(x, kernel, dy, dx, dkernel, dbias, cols, stride_h, stride_w,
         raise ValueError("conv2d_backward: every array must be C-contiguous")
     if dbias.size != 0:
         _channel_sums(dy, dbias, accumulate)
-    _kernel_grad(x, dy, dkernel, cols, stride_h, stride_w, pad_top, pad_left, dil_h, dil_w, groups, accumulate)
+    _kernel_grad(x, dy, dkernel, cols, stride_h, stride_w, pad_top, pad_left, dil_h, dil_w, groups, accumulate, dy,
+                 False)
+    if dx.size != 0:
+        _input_grad(dy, kernel, dx, cols, stride_h, stride_w, pad_top, pad_left, dil_h, dil_w, groups)
+
+
+@kernel
+def conv2d_backward_relu(x, kernel, y, dy, dx, dkernel, dbias, cols, stride_h, stride_w, pad_top, pad_left, dil_h,
+                         dil_w, groups, accumulate):
+    """conv2d_backward for out = relu(conv(x, kernel) + bias) (conv2d_forward_relu's output ``y``): dy is first
+    multiplied in place by relu'(z) = [y > 0] (exactly activations.relu_backward(y, y, dy, dy, 0, inf, 0)), then
+    the gradients are conv2d_backward's of the masked dy. The mask is applied to each chunk of images right before
+    its kernel-gradient product reads it, while it is in cache, instead of a separate pass over the whole of dy.
+    On return dy holds the masked gradient (the gradient with respect to the pre-activation).
+    """
+    n, h, w, c = x.shape
+    kh, kw, cg, f = kernel.shape
+    if not (_one_dtype(x, kernel, dy, dx, cols) and dkernel.dtype == x.dtype and dbias.dtype == x.dtype):
+        raise ValueError("conv2d_backward_relu: every array must share one float dtype")
+    if groups < 1 or cg < 1 or cg * groups != c:
+        raise ValueError("conv2d_backward_relu: kernel.shape[2] * groups must equal the input channels")
+    if f < 1 or f % groups != 0 or dy.shape[3] != f or dy.shape[0] != n:
+        raise ValueError("conv2d_backward_relu: dy must be (N, OH, OW, filters) with filters a multiple of groups")
+    if y.shape != dy.shape or not (y.dtype == dy.dtype) or not y.flags.c_contiguous:
+        raise ValueError("conv2d_backward_relu: y must have dy's shape and dtype and be C-contiguous")
+    if dkernel.shape != kernel.shape:
+        raise ValueError("conv2d_backward_relu: dkernel must have the kernel's shape")
+    if dbias.size != 0 and dbias.size != f:
+        raise ValueError("conv2d_backward_relu: dbias must have length 0 or filters")
+    if dx.size != 0 and dx.shape != x.shape:
+        raise ValueError("conv2d_backward_relu: dx must have x's shape, or size 0")
+    if not (_length_ok(h, dy.shape[1], kh, stride_h, pad_top, dil_h)
+            and _length_ok(w, dy.shape[2], kw, stride_w, pad_left, dil_w)):
+        raise ValueError("conv2d_backward_relu: dy's height/width do not follow from the input, kernel, strides, "
+                         "pads and dilations")
+    if cols.size < dy.shape[1] * dy.shape[2] * kh * kw * cg:
+        raise ValueError("conv2d_backward_relu: cols is shorter than conv2d_scratch_min")
+    if not (_contiguous(x, kernel, dy, cols) and _contiguous(dx, dkernel, dbias, cols)):
+        raise ValueError("conv2d_backward_relu: every array must be C-contiguous")
+    _kernel_grad(x, dy, dkernel, cols, stride_h, stride_w, pad_top, pad_left, dil_h, dil_w, groups, accumulate, y,
+                 True)
+    if dbias.size != 0:
+        _channel_sums(dy, dbias, accumulate)
     if dx.size != 0:
         _input_grad(dy, kernel, dx, cols, stride_h, stride_w, pad_top, pad_left, dil_h, dil_w, groups)
 
@@ -676,7 +736,7 @@ def conv2d_transpose_backward(x, kernel, dy, dx, dkernel, dbias, cols, stride_h,
     if dbias.size != 0:
         _channel_sums(dy, dbias, accumulate)
     # In the convolution's terms the input is dy and the output gradient is x.
-    _kernel_grad(dy, x, dkernel, cols, stride_h, stride_w, pad_top, pad_left, dil_h, dil_w, 1, accumulate)
+    _kernel_grad(dy, x, dkernel, cols, stride_h, stride_w, pad_top, pad_left, dil_h, dil_w, 1, accumulate, x, False)
     if dx.size != 0:
         _convolve(dy, kernel, dbias[:0], dx, cols, stride_h, stride_w, pad_top, pad_left, dil_h, dil_w, 1, False)
 

@@ -335,33 +335,56 @@ def conv2d_forward_relu(x, kernel, bias, out, cols, stride_h, stride_w, pad_top,
     _activations.relu_forward(flat, flat, 0.0, math.inf, 0.0)
 
 
+def _check_backward(name, x, kernel, y, dy, dx, dkernel, dbias, cols, stride_h, stride_w, pad_top, pad_left, dil_h,
+                    dil_w, groups):
+    """The host checks of conv2d_backward (y None) and conv2d_backward_relu, with the CPU kernel's messages."""
+    n, h, w, c = x.shape
+    kh, kw, cg, f = kernel.shape
+    if not _one_float_dtype(x, kernel, dy, dx, cols, dkernel, dbias):
+        raise ValueError(f"{name}: every array must share one float dtype")
+    if groups < 1 or cg < 1 or cg * groups != c:
+        raise ValueError(f"{name}: kernel.shape[2] * groups must equal the input channels")
+    if f < 1 or f % groups != 0 or dy.shape[3] != f or dy.shape[0] != n:
+        raise ValueError(f"{name}: dy must be (N, OH, OW, filters) with filters a multiple of groups")
+    if y is not None and (tuple(y.shape) != tuple(dy.shape) or y.dtype != dy.dtype or not _c_contiguous(y)):
+        raise ValueError(f"{name}: y must have dy's shape and dtype and be C-contiguous")
+    if tuple(dkernel.shape) != tuple(kernel.shape):
+        raise ValueError(f"{name}: dkernel must have the kernel's shape")
+    if dbias.size != 0 and dbias.size != f:
+        raise ValueError(f"{name}: dbias must have length 0 or filters")
+    if dx.size != 0 and tuple(dx.shape) != tuple(x.shape):
+        raise ValueError(f"{name}: dx must have x's shape, or size 0")
+    if not (_length_ok(h, dy.shape[1], kh, stride_h, pad_top, dil_h)
+            and _length_ok(w, dy.shape[2], kw, stride_w, pad_left, dil_w)):
+        raise ValueError(f"{name}: dy's height/width do not follow from the input, kernel, strides, "
+                         "pads and dilations")
+    if cols.size < dy.shape[1] * dy.shape[2] * kh * kw * cg:
+        raise ValueError(f"{name}: cols is shorter than conv2d_scratch_min")
+    if not _c_contiguous(x, kernel, dy, cols, dx, dkernel, dbias):
+        raise ValueError(f"{name}: every array must be C-contiguous")
+
+
 def conv2d_backward(x, kernel, dy, dx, dkernel, dbias, cols, stride_h, stride_w, pad_top, pad_left, dil_h, dil_w,
                     groups, accumulate):
     """Gradients of sum(dy * conv2d_forward(x, kernel, bias)), as kernels.cpu.conv.conv2d_backward: dkernel and
     dbias (+)= (``accumulate``), dx overwritten (skipped when size 0). dkernel and dbias are reduced over the batch
     on the device with atomic adds; ``cols`` is checked but unused."""
-    n, h, w, c = x.shape
-    kh, kw, cg, f = kernel.shape
-    if not _one_float_dtype(x, kernel, dy, dx, cols, dkernel, dbias):
-        raise ValueError("conv2d_backward: every array must share one float dtype")
-    if groups < 1 or cg < 1 or cg * groups != c:
-        raise ValueError("conv2d_backward: kernel.shape[2] * groups must equal the input channels")
-    if f < 1 or f % groups != 0 or dy.shape[3] != f or dy.shape[0] != n:
-        raise ValueError("conv2d_backward: dy must be (N, OH, OW, filters) with filters a multiple of groups")
-    if tuple(dkernel.shape) != tuple(kernel.shape):
-        raise ValueError("conv2d_backward: dkernel must have the kernel's shape")
-    if dbias.size != 0 and dbias.size != f:
-        raise ValueError("conv2d_backward: dbias must have length 0 or filters")
-    if dx.size != 0 and tuple(dx.shape) != tuple(x.shape):
-        raise ValueError("conv2d_backward: dx must have x's shape, or size 0")
-    if not (_length_ok(h, dy.shape[1], kh, stride_h, pad_top, dil_h)
-            and _length_ok(w, dy.shape[2], kw, stride_w, pad_left, dil_w)):
-        raise ValueError("conv2d_backward: dy's height/width do not follow from the input, kernel, strides, "
-                         "pads and dilations")
-    if cols.size < dy.shape[1] * dy.shape[2] * kh * kw * cg:
-        raise ValueError("conv2d_backward: cols is shorter than conv2d_scratch_min")
-    if not _c_contiguous(x, kernel, dy, cols, dx, dkernel, dbias):
-        raise ValueError("conv2d_backward: every array must be C-contiguous")
+    _check_backward("conv2d_backward", x, kernel, None, dy, dx, dkernel, dbias, cols, stride_h, stride_w, pad_top,
+                    pad_left, dil_h, dil_w, groups)
+    geo = _geo(stride_h, stride_w, pad_top, pad_left, dil_h, dil_w, groups)
+    _run_weight_grads(x, dy, dkernel, dbias, geo, accumulate, dy)
+    if dx.size != 0:
+        _run_input_grad(dy, kernel, dbias, False, dx, geo)
+
+
+def conv2d_backward_relu(x, kernel, y, dy, dx, dkernel, dbias, cols, stride_h, stride_w, pad_top, pad_left, dil_h,
+                         dil_w, groups, accumulate):
+    """As kernels.cpu.conv.conv2d_backward_relu: activations.relu_backward(y, y, dy, dy) in place over dy (one
+    launch), then conv2d_backward's launches on the masked dy."""
+    _check_backward("conv2d_backward_relu", x, kernel, y, dy, dx, dkernel, dbias, cols, stride_h, stride_w, pad_top,
+                    pad_left, dil_h, dil_w, groups)
+    flat_y, flat_dy = y.reshape(y.size), dy.reshape(dy.size)
+    _activations.relu_backward(flat_y, flat_y, flat_dy, flat_dy, 0.0, math.inf, 0.0)
     geo = _geo(stride_h, stride_w, pad_top, pad_left, dil_h, dil_w, groups)
     _run_weight_grads(x, dy, dkernel, dbias, geo, accumulate, dy)
     if dx.size != 0:

@@ -112,9 +112,9 @@ class _ConvBase(Layer):
     fuses_relu = False
 
     def _fused_relu(self):
-        """True when the activation is the plain relu (Keras's defaults) and the forward kernel applies it: the
-        output is then written once, with no pre-activation scratch, and the backward takes the output as the
-        relu's input (out > 0 exactly where the pre-activation was > 0)."""
+        """True when the activation is the plain relu (Keras's defaults) and the kernels apply it: the forward
+        writes the output once, with no pre-activation scratch, and the backward masks dy by the output's sign
+        inside the convolution's backward (out > 0 exactly where the pre-activation was > 0)."""
         spec = self.activation
         return (self.fuses_relu and spec.name == "relu"
                 and spec.kernel_args() == activations_module.get("relu").kernel_args())
@@ -134,9 +134,9 @@ class _ConvBase(Layer):
     def describe_backward(self, ctx):
         dy = ctx.d_output(self._out_dims)
         if self._fused_relu():
-            y = ctx.output(self._out_dims)
-            activation_backward(ctx, self.activation, y, y, dy, dy, ctx.output_shape)
-        elif not self.activation.is_linear:
+            self._backward_calls(ctx, dy, relu_output=ctx.output(self._out_dims))
+            return
+        if not self.activation.is_linear:
             z = ctx.scratch("z", dy.buf.width, self._out_dims)
             activation_backward(ctx, self.activation, z, ctx.output(), dy, dy, ctx.output_shape)
         self._backward_calls(ctx, dy)
@@ -213,9 +213,12 @@ class _Conv(_ConvBase):
                  out, self._cols(ctx, "cols_forward", self._per_image()), *map(ctx.const, self._geo.args()),
                  ctx.const(self.groups))
 
-    def _backward_calls(self, ctx, dy):
+    def _backward_calls(self, ctx, dy, relu_output=None):
+        """conv2d_backward, or (the fused relu) conv2d_backward_relu, which first masks dy by relu_output > 0."""
         _, dbias = self._bias_refs(ctx)
-        ctx.call("conv.conv2d_backward", ctx.input(0, self._in_dims), self._kernel_view(ctx, self.kernel), dy,
+        fused = () if relu_output is None else (relu_output,)
+        ctx.call("conv.conv2d_backward_relu" if fused else "conv.conv2d_backward", ctx.input(0, self._in_dims),
+                 self._kernel_view(ctx, self.kernel), *fused, dy,
                  ctx.d_input(0, self._in_dims), self._kernel_grad(ctx, self.kernel, "dkernel_sink"), dbias,
                  self._cols(ctx, "cols_backward", self._per_image()), *map(ctx.const, self._geo.args()),
                  ctx.const(self.groups), ctx.accumulate)

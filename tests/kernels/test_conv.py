@@ -367,6 +367,96 @@ def test_forward_relu_bad_arguments_raise(rng):
     np.testing.assert_array_equal(out, 0.0)
 
 
+# ------------------------------------------------------------------------------ conv2d_backward_relu
+
+
+def backward_relu(x, kernel, bias, y, dy, geo, need_dx=True, images=None, accumulate=False, start=None):
+    """(dx, dkernel, dbias, dy after the call) from conv2d_backward_relu."""
+    dx = np.full_like(x, np.nan) if need_dx else EMPTY4.astype(x.dtype)
+    dkernel = np.full_like(kernel, np.nan) if start is None else start[0].copy()
+    dbias = np.full_like(bias, np.nan) if start is None else start[1].copy()
+    dy = dy.copy()
+    conv.conv2d_backward_relu(x, kernel, y, dy, dx, dkernel, dbias, cols_for(x, kernel, geo, images), *args(geo),
+                              accumulate)
+    return dx, dkernel, dbias, dy
+
+
+@given(convs(), seeds(), st.booleans(), st.sampled_from([None, 1]))
+def test_backward_relu_is_backward_of_the_masked_gradient(problem, seed, need_dx, images):
+    """dy is masked in place by y > 0 (NumPy), and the gradients are those of the masked dy: against the
+    finite-difference-checked conv2d_backward, and dkernel/dbias against NumPy sums."""
+    x, kernel, bias, geo = problem
+    rng = np.random.default_rng(seed)
+    images = None if images is None or images >= x.shape[0] else images
+    y = np.maximum(forward(x, kernel, bias, geo), 0.0)
+    dy = upstream_like(out_shape(x, kernel, geo), rng)
+    masked = dy * (y > 0)
+    dx, dkernel, dbias, dy_after = backward_relu(x, kernel, bias, y, dy, geo, need_dx, images)
+    np.testing.assert_array_equal(dy_after, masked)
+    want = backward(x, kernel, bias, masked, geo, need_dx)
+    for got, w in zip((dx, dkernel, dbias), want):
+        np.testing.assert_allclose(got, w, rtol=1e-12, atol=1e-12)
+    if bias.size:
+        np.testing.assert_allclose(dbias, masked.sum(axis=(0, 1, 2)), rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("groups, pad, c, f, need_dx", [(1, 0, 1, 32, False), (2, 1, 8, 32, True)])
+def test_backward_relu_threaded_matches_numpy(dtype, groups, pad, c, f, need_dx, rng):
+    """The threaded path (each part masks the chunks it claims): NumPy reference on the masked dy, accumulate
+    included, the mask bit for bit as relu_backward(y, y, dy, dy); x, kernel and y not mutated."""
+    from nbkeras.kernels.cpu import activations
+
+    n, h = 32, 20
+    oh = h - 2 + 2 * pad
+    geo = dict(sh=1, sw=1, pt=pad, pl=pad, dh=1, dw=1, groups=groups, oh=oh, ow=oh)
+    x = rng.standard_normal((n, h, h, c)).astype(dtype)
+    kernel = rng.standard_normal((3, 3, c // groups, f)).astype(dtype)
+    bias = rng.standard_normal(f).astype(dtype)
+    y = np.maximum(rng.standard_normal((n, oh, oh, f)), 0).astype(dtype)
+    dy = rng.standard_normal((n, oh, oh, f)).astype(dtype)
+    per = conv.conv2d_scratch_min(oh, oh, 3, 3, c, groups)
+    assert conv._parts(n, per, 9 * (c // groups) * f, per * n, n * per * (f // groups)) > 1
+    copies = [a.copy() for a in (x, kernel, y)]
+    want_dy = dy.copy()
+    activations.relu_backward(y.reshape(-1), y.reshape(-1), want_dy.reshape(-1), want_dy.reshape(-1), 0.0, np.inf,
+                              0.0)
+    _, dx_ref, dk_ref, db_ref = ref_conv_np(x.astype(np.float64), kernel.astype(np.float64), bias,
+                                            want_dy.astype(np.float64), geo)
+    start = (np.ones_like(kernel), np.ones_like(bias))
+    dx, dk, db, dy_after = backward_relu(x, kernel, bias, y, dy, geo, need_dx, accumulate=True, start=start)
+    np.testing.assert_array_equal(dy_after, want_dy)
+    tol = dict(rtol=1e-4, atol=1e-3) if dtype == np.float32 else dict(rtol=1e-10, atol=1e-9)
+    np.testing.assert_allclose(dk, dk_ref + 1.0, **tol)
+    np.testing.assert_allclose(db, db_ref + 1.0, **tol)
+    if need_dx:
+        np.testing.assert_allclose(dx, dx_ref, **tol)
+    for a, a0 in zip((x, kernel, y), copies):
+        np.testing.assert_array_equal(a, a0)
+
+
+def test_backward_relu_bad_arguments_raise(rng):
+    geo = dict(sh=1, sw=1, pt=0, pl=0, dh=1, dw=1, groups=1, oh=3, ow=3)
+    x, kernel, bias = rng.standard_normal((2, 5, 5, 2)), rng.standard_normal((3, 3, 2, 4)), np.zeros(4)
+    cols = cols_for(x, kernel, geo)
+    dy, dkernel = np.ones((2, 3, 3, 4)), np.zeros_like(kernel)
+    a = args(geo)
+    with pytest.raises(ValueError, match="conv2d_backward_relu: y must have dy's shape and dtype"):
+        conv.conv2d_backward_relu(x, kernel, np.ones((2, 3, 3, 3)), dy, EMPTY4, dkernel, bias, cols, *a, False)
+    with pytest.raises(ValueError, match="conv2d_backward_relu: y must have dy's shape and dtype"):
+        conv.conv2d_backward_relu(x, kernel, np.ones((2, 3, 3, 4), np.float32), dy, EMPTY4, dkernel, bias, cols, *a,
+                                  False)
+    with pytest.raises(ValueError, match="conv2d_backward_relu: dx must have"):
+        conv.conv2d_backward_relu(x, kernel, dy, dy, np.zeros((2, 5, 5, 1)), dkernel, bias, cols, *a, False)
+    with pytest.raises(ValueError, match="conv2d_backward_relu: cols is shorter"):
+        conv.conv2d_backward_relu(x, kernel, dy, dy, EMPTY4, dkernel, bias, cols[:10], *a, False)
+    with pytest.raises(ValueError, match="conv2d_backward_relu: dy's height/width do not follow"):
+        conv.conv2d_backward_relu(x, kernel, np.ones((2, 3, 2, 4)), np.ones((2, 3, 2, 4)), EMPTY4, dkernel, bias,
+                                  cols, *a, False)
+    np.testing.assert_array_equal(dkernel, 0.0)
+    np.testing.assert_array_equal(dy, 1.0)
+
+
 # ------------------------------------------------------------------------------------------- depthwise
 
 

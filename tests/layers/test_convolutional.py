@@ -478,11 +478,12 @@ def _forward_kernel_names(layer_factory, input_shape):
                                   lambda: L.Conv1D(3, 2, activation=keras.activations.relu)])
 def test_plain_relu_is_fused_into_the_convolution(make):
     """Keras's plain relu runs inside conv2d_forward_relu (no separate relu_forward pass, no pre-activation
-    scratch); the backward takes the output as the relu's input."""
+    scratch); the backward masks dy by the output inside conv2d_backward_relu (no relu_backward pass)."""
     shape = (2, 4, 4, 2) if isinstance(make(), L.Conv2D) else (2, 5, 2)
     forward, backward = _forward_kernel_names(make, shape)
     assert "conv.conv2d_forward_relu" in forward and "activations.relu_forward" not in forward
-    assert "conv.conv2d_forward" not in forward and "activations.relu_backward" in backward
+    assert "conv.conv2d_forward" not in forward and "activations.relu_backward" not in backward
+    assert "conv.conv2d_backward_relu" in backward and "conv.conv2d_backward" not in backward
 
 
 def test_relu_with_arguments_is_not_fused():

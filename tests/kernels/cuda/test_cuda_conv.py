@@ -99,6 +99,25 @@ def test_conv2d_backward(dtype, case, accumulate, with_bias, with_dx):
                ignore=(6,))
 
 
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("case", GEOMETRIES)
+@pytest.mark.parametrize("accumulate, with_bias, with_dx", [(False, True, True), (True, False, False)])
+def test_conv2d_backward_relu(dtype, case, accumulate, with_bias, with_dx):
+    """dy is masked in place by y > 0 (compared after the call too), then conv2d_backward's gradients."""
+    g = geometry(case)
+    rng = np.random.default_rng(6)
+    c = g["cg"] * g["groups"]
+    x, kernel, y, dy, dkernel = arrays(rng, dtype, (g["n"], g["h"], g["w"], c), (g["kh"], g["kw"], g["cg"], g["f"]),
+                                       (g["n"], g["oh"], g["ow"], g["f"]), (g["n"], g["oh"], g["ow"], g["f"]),
+                                       (g["kh"], g["kw"], g["cg"], g["f"]))
+    y = np.maximum(y, 0).astype(dtype)  # a relu output: zeros and positives
+    dx = arrays(rng, dtype, x.shape)[0] if with_dx else np.empty((0, 0, 0, 0), dtype)
+    dbias = arrays(rng, dtype, (g["f"],))[0] if with_bias else np.empty(0, dtype)
+    cols = cols_for(g, dtype, g["oh"], g["ow"], c, g["groups"])
+    check_twin("conv.conv2d_backward_relu", x, kernel, y, dy, dx, dkernel, dbias, cols, *geo_args(g), accumulate,
+               ignore=(7,))
+
+
 # Transposed: x (N, H, W, C) -> out (N, OH, OW, F) where H is the convolution's output length from OH.
 TRANSPOSED = [
     (2, (3, 3, 2, 1, 1, 2), (2, 2, 1, 0, 1, 1), 3, 2),   # stride 2 with crop, output cut short / extended
@@ -246,6 +265,12 @@ def test_bad_shapes_raise():
         conv.conv2d_forward_relu(x, k, bias, out, _dev(10), 1, 1, 0, 0, 1, 1, 1)
     with pytest.raises(ValueError, match="conv2d_forward_relu: out's height/width"):
         conv.conv2d_forward_relu(x, k, bias, _dev(1, 5, 2, 4), cols, 1, 1, 0, 0, 1, 1, 1)
+    with pytest.raises(ValueError, match="conv2d_backward_relu: y must have dy's shape"):
+        conv.conv2d_backward_relu(x, k, _dev(1, 2, 3, 4), out, _dev(0, 0, 0, 0), _dev(3, 3, 2, 4), bias, cols, 1, 1, 0,
+                                  0, 1, 1, 1, False)
+    with pytest.raises(ValueError, match="conv2d_backward_relu: dkernel must"):
+        conv.conv2d_backward_relu(x, k, out, out, _dev(0, 0, 0, 0), _dev(3, 3, 2, 3), bias, cols, 1, 1, 0, 0, 1, 1, 1,
+                                  False)
     with pytest.raises(ValueError, match="conv2d_backward"):  # dkernel shape
         conv.conv2d_backward(x, k, out, _dev(0, 0, 0, 0), _dev(3, 3, 2, 3), bias, cols, 1, 1, 0, 0, 1, 1, 1, False)
     with pytest.raises(ValueError, match="conv2d_backward"):  # dx shape
