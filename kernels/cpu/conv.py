@@ -395,9 +395,10 @@ def _convolve(x, kernel, bias, out, cols, sh, sw, pt, pl, dh, dw, groups, relu):
 
 @kernel
 def _kernel_grad_range(x, d2, k2, cols, i0, i1, beta, kh, kw, cg, oh, ow, sh, sw, pt, pl, dh, dw, groups, y2,
-                       relu):
+                       relu, db):
     """k2[:, group] = beta * k2[:, group] + sum over images i0 .. i1 - 1 of cols^T @ dy[chunk, group]; with
-    ``relu``, each chunk's dy rows are first multiplied in place by [y > 0] (y2: y as dy's (rows, F) matrix)."""
+    ``relu``, each chunk's dy rows are first multiplied in place by [y > 0] (y2: y as dy's (rows, F) matrix), and
+    when db has entries, db += the chunk's dy rows (summed while they are in cache)."""
     rows, kdim = oh * ow, kh * kw * cg
     fg = k2.shape[1] // groups
     per = rows * kdim
@@ -411,6 +412,8 @@ def _kernel_grad_range(x, d2, k2, cols, i0, i1, beta, kh, kw, cg, oh, ow, sh, sw
         if relu:
             e0, e1 = n0 * rows * d2.shape[1], (n0 + m) * rows * d2.shape[1]
             _relu_mask(d2.reshape(-1)[e0:e1], y2.reshape(-1)[e0:e1])
+        if db.size != 0:
+            _channel_sums(d2[n0 * rows:(n0 + m) * rows], db, True)
         for g in range(groups):
             _im2col(x, c2, n0, m, g * cg, cg, kh, kw, oh, ow, sh, sw, pt, pl, dh, dw)
             gemm(True, False, 1.0, c2, d2[n0 * rows:(n0 + m) * rows, g * fg:(g + 1) * fg], b,
@@ -419,17 +422,21 @@ def _kernel_grad_range(x, d2, k2, cols, i0, i1, beta, kh, kw, cg, oh, ow, sh, sw
 
 @kernel(parallel=True)
 def _kernel_grad_parts(x, d2, k2, cols, parts, accumulate, kh, kw, cg, oh, ow, sh, sw, pt, pl, dh, dw, groups, y2,
-                       relu):
+                       relu, db):
     """Worker t sums the products of the chunks it claims into partial t (the front of ``cols``; zeros when it
-    claimed none), then the partials are added into dkernel."""
+    claimed none), and its chunks' dy rows into bias partial t (after the kernel partials) when db has entries;
+    then the partials are added into dkernel and db."""
     n = x.shape[0]
     size = k2.size
-    cap = (cols.size - parts * size) // parts
+    fsz = db.size
+    cap = (cols.size - parts * (size + fsz)) // parts
     nb = _chunk(oh * ow * kh * kw * cg, cap)
     claimed = np.zeros(1, np.int64)
     for t in prange(parts):
         partial = cols[t * size:(t + 1) * size].reshape(k2.shape)
-        start = parts * size + t * cap
+        bpart = cols[parts * size + t * fsz:parts * size + (t + 1) * fsz]
+        bpart[:] = bpart.dtype.type(0.0)
+        start = parts * (size + fsz) + t * cap
         mine = cols[start:start + cap]
         beta = 0.0
         i0 = _fetch_add(claimed, nb)
@@ -437,7 +444,7 @@ def _kernel_grad_parts(x, d2, k2, cols, parts, accumulate, kh, kw, cg, oh, ow, s
             partial[:, :] = partial.dtype.type(0.0)
         while i0 < n:
             _kernel_grad_range(x, d2, partial, mine, i0, min(i0 + nb, n), beta, kh, kw, cg, oh, ow, sh, sw, pt,
-                               pl, dh, dw, groups, y2, relu)
+                               pl, dh, dw, groups, y2, relu, bpart)
             beta = 1.0
             i0 = _fetch_add(claimed, nb)
     kf = k2.reshape(-1)
@@ -450,26 +457,36 @@ def _kernel_grad_parts(x, d2, k2, cols, parts, accumulate, kh, kw, cg, oh, ow, s
         pf = cols[t * size:(t + 1) * size]
         for e in range(size):
             kf[e] += pf[e]
+    if fsz != 0:
+        if not accumulate:
+            db[:] = db.dtype.type(0.0)
+        for t in range(parts):
+            bf = cols[parts * size + t * fsz:parts * size + (t + 1) * fsz]
+            for e in range(fsz):
+                db[e] += bf[e]
 
 
 @kernel
-def _kernel_grad(x, dy, dkernel, cols, sh, sw, pt, pl, dh, dw, groups, accumulate, y, relu):
+def _kernel_grad(x, dy, dkernel, cols, sh, sw, pt, pl, dh, dw, groups, accumulate, y, relu, db):
     """dkernel2d[:, group] (+)= sum over chunks of cols^T @ dy[chunk, group], over parts of the batch (with
-    ``relu``, dy *= [y > 0] in place first, chunk by chunk)."""
+    ``relu``, dy *= [y > 0] in place first, chunk by chunk; db (+)= dy's channel sums, chunk by chunk, when it has
+    entries)."""
     n = x.shape[0]
     kh, kw, cg, f = dkernel.shape
     oh, ow = dy.shape[1], dy.shape[2]
     per = oh * ow * kh * kw * cg
     k2 = dkernel.reshape(kh * kw * cg, f)
     d2 = dy.reshape(n * oh * ow, f)
-    parts = _parts(n, per, k2.size, cols.size, n * per * (f // groups))
+    parts = _parts(n, per, k2.size + db.size, cols.size, n * per * (f // groups))
     y2 = y.reshape(d2.shape[0], d2.shape[1])
     if parts > 1:
         _kernel_grad_parts(x, d2, k2, cols, parts, accumulate, kh, kw, cg, oh, ow, sh, sw, pt, pl, dh, dw, groups,
-                           y2, relu)
+                           y2, relu, db)
     else:
+        if db.size != 0 and not accumulate:
+            db[:] = db.dtype.type(0.0)
         _kernel_grad_range(x, d2, k2, cols, 0, n, 1.0 if accumulate else 0.0, kh, kw, cg, oh, ow, sh, sw, pt, pl,
-                           dh, dw, groups, y2, relu)
+                           dh, dw, groups, y2, relu, db)
 
 
 @kernel
@@ -619,7 +636,7 @@ def conv2d_backward(x, kernel, dy, dx, dkernel, dbias, cols, stride_h, stride_w,
     if dbias.size != 0:
         _channel_sums(dy, dbias, accumulate)
     _kernel_grad(x, dy, dkernel, cols, stride_h, stride_w, pad_top, pad_left, dil_h, dil_w, groups, accumulate, dy,
-                 False)
+                 False, dbias[:0])
     if dx.size != 0:
         _input_grad(dy, kernel, dx, cols, stride_h, stride_w, pad_top, pad_left, dil_h, dil_w, groups)
 
@@ -630,7 +647,8 @@ def conv2d_backward_relu(x, kernel, y, dy, dx, dkernel, dbias, cols, stride_h, s
     """conv2d_backward for out = relu(conv(x, kernel) + bias) (conv2d_forward_relu's output ``y``): dy is first
     multiplied in place by relu'(z) = [y > 0] (exactly activations.relu_backward(y, y, dy, dy, 0, inf, 0)), then
     the gradients are conv2d_backward's of the masked dy. The mask is applied to each chunk of images right before
-    its kernel-gradient product reads it, while it is in cache, instead of a separate pass over the whole of dy.
+    its kernel-gradient product reads it, while it is in cache, and summed into dbias there too (per thread part,
+    added at the end), instead of separate passes over the whole of dy.
     On return dy holds the masked gradient (the gradient with respect to the pre-activation).
     """
     n, h, w, c = x.shape
@@ -658,9 +676,7 @@ def conv2d_backward_relu(x, kernel, y, dy, dx, dkernel, dbias, cols, stride_h, s
     if not (_contiguous(x, kernel, dy, cols) and _contiguous(dx, dkernel, dbias, cols)):
         raise ValueError("conv2d_backward_relu: every array must be C-contiguous")
     _kernel_grad(x, dy, dkernel, cols, stride_h, stride_w, pad_top, pad_left, dil_h, dil_w, groups, accumulate, y,
-                 True)
-    if dbias.size != 0:
-        _channel_sums(dy, dbias, accumulate)
+                 True, dbias)
     if dx.size != 0:
         _input_grad(dy, kernel, dx, cols, stride_h, stride_w, pad_top, pad_left, dil_h, dil_w, groups)
 
@@ -736,7 +752,8 @@ def conv2d_transpose_backward(x, kernel, dy, dx, dkernel, dbias, cols, stride_h,
     if dbias.size != 0:
         _channel_sums(dy, dbias, accumulate)
     # In the convolution's terms the input is dy and the output gradient is x.
-    _kernel_grad(dy, x, dkernel, cols, stride_h, stride_w, pad_top, pad_left, dil_h, dil_w, 1, accumulate, x, False)
+    _kernel_grad(dy, x, dkernel, cols, stride_h, stride_w, pad_top, pad_left, dil_h, dil_w, 1, accumulate, x, False,
+                 dbias[:0])
     if dx.size != 0:
         _convolve(dy, kernel, dbias[:0], dx, cols, stride_h, stride_w, pad_top, pad_left, dil_h, dil_w, 1, False)
 

@@ -402,9 +402,10 @@ def test_backward_relu_is_backward_of_the_masked_gradient(problem, seed, need_dx
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("groups, pad, c, f, need_dx", [(1, 0, 1, 32, False), (2, 1, 8, 32, True)])
-def test_backward_relu_threaded_matches_numpy(dtype, groups, pad, c, f, need_dx, rng):
-    """The threaded path (each part masks the chunks it claims): NumPy reference on the masked dy, accumulate
-    included, the mask bit for bit as relu_backward(y, y, dy, dy); x, kernel and y not mutated."""
+@pytest.mark.parametrize("accumulate", [True, False])
+def test_backward_relu_threaded_matches_numpy(dtype, groups, pad, c, f, need_dx, accumulate, rng):
+    """The threaded path (each part masks the chunks it claims and sums them into its own bias partial): NumPy
+    reference on the masked dy, accumulate both ways, the mask bit for bit as relu_backward(y, y, dy, dy); x, kernel and y not mutated."""
     from nbkeras.kernels.cpu import activations
 
     n, h = 32, 20
@@ -423,12 +424,12 @@ def test_backward_relu_threaded_matches_numpy(dtype, groups, pad, c, f, need_dx,
                               0.0)
     _, dx_ref, dk_ref, db_ref = ref_conv_np(x.astype(np.float64), kernel.astype(np.float64), bias,
                                             want_dy.astype(np.float64), geo)
-    start = (np.ones_like(kernel), np.ones_like(bias))
-    dx, dk, db, dy_after = backward_relu(x, kernel, bias, y, dy, geo, need_dx, accumulate=True, start=start)
+    start = (np.ones_like(kernel), np.ones_like(bias)) if accumulate else None
+    dx, dk, db, dy_after = backward_relu(x, kernel, bias, y, dy, geo, need_dx, accumulate=accumulate, start=start)
     np.testing.assert_array_equal(dy_after, want_dy)
     tol = dict(rtol=1e-4, atol=1e-3) if dtype == np.float32 else dict(rtol=1e-10, atol=1e-9)
-    np.testing.assert_allclose(dk, dk_ref + 1.0, **tol)
-    np.testing.assert_allclose(db, db_ref + 1.0, **tol)
+    np.testing.assert_allclose(dk, dk_ref + accumulate, **tol)
+    np.testing.assert_allclose(db, db_ref + accumulate, **tol)
     if need_dx:
         np.testing.assert_allclose(dx, dx_ref, **tol)
     for a, a0 in zip((x, kernel, y), copies):
