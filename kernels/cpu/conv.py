@@ -61,6 +61,16 @@ Tried and dropped: a direct loop (bench/conv_bench.py keeps it) lost to im2col +
 batch into fixed halves per thread instead of claimed chunks was 0.8x of one thread at load ~7; rows copied by
 slice assignment per kernel row (the previous layout) were 3-4x slower than the per-tap view loops.
 
+Fused relu (``conv2d_forward_relu`` / ``conv2d_backward_relu``, for a layer whose activation is Keras's plain relu).
+The forward clamps each chunk's output rows right after their product, while they are in cache; the backward
+masks each chunk's dy rows by y > 0 and sums them into dbias right before the kernel-gradient product reads them.
+Each removes a pass over a whole activation tensor (W3's first is 64x26x26x32 float32, 5.5 MB, from memory: these
+passes are bandwidth-bound) and the pre-activation buffer. W3 compiled step on the quiet 2-core machine, separate
+processes alternating: 7.54-7.65 ms -> 7.03-7.21 ms (forward), then -> 6.90-7.16 ms (backward mask).
+Tried and dropped: a direct (no im2col) 3x3 one-channel forward for the first layer ran 0.74 ms on one thread, no
+faster than im2col + GEMM (the 5.5 MB output write bounds both); splitting pooling and relu over numba's threads
+lost (an empty parallel region costs ~45 us with the passive wait policy, and the loops are memory-bound).
+
 Transposed convolution (kernel (KH, KW, F, C), x (N, H, W, C) -> out (N, OH, OW, F)) is the input gradient of the
 convolution that maps ``out``'s shape to ``x``'s with the same kernel, strides, dilations and pad_top/pad_left:
 
