@@ -48,7 +48,12 @@ from numba.core import config as _numba_config
 
 from .blas import find_blas
 
-FASTMATH = {"nsz", "contract", "reassoc"}  # numba wants a set, not a frozenset
+#: NBKERAS_STRICT_FP=1 compiles every kernel and generated step without value-changing fastmath flags (operations
+#: in source order, no FMA contraction): the same kernel then gives the same bits inlined into the compiled step as
+#: called alone by the eager interpreter, and the layer test demands bit-for-bit agreement of the two. Reductions
+#: run slower (unvectorised); for tests and debugging, not for training.
+STRICT_FP = os.environ.get("NBKERAS_STRICT_FP", "0").strip() not in ("", "0")
+FASTMATH = set() if STRICT_FP else {"nsz", "contract", "reassoc"}  # numba wants a set, not a frozenset
 JIT_OPTIONS = dict(error_model="numpy", fastmath=FASTMATH, nogil=True)
 
 DISABLE_JIT = bool(_numba_config.DISABLE_JIT)
@@ -263,7 +268,8 @@ def _choose_cache_dir(fingerprint):
 
 
 #: Where this build's compiled code lives (made 0700 and verified at import), or None when the cache is off.
-CACHE_DIR, _CACHE_WARNING = _choose_cache_dir(f"{_source_fingerprint()}-{GEMM_MODE}")
+CACHE_DIR, _CACHE_WARNING = _choose_cache_dir(
+    f"{_source_fingerprint()}-{GEMM_MODE}{'-strictfp' if STRICT_FP else ''}")
 if _CACHE_WARNING:
     warnings.warn(_CACHE_WARNING, CacheWarning, stacklevel=2)
 

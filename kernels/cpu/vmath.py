@@ -60,7 +60,7 @@ def _vfunc(f=None, *, inline="always"):
         quiet.__name__ = f.__name__
         quiet.__doc__ = f.__doc__
         return quiet
-    d = numba.njit(error_model="numpy", fastmath={"contract"}, nogil=True, inline=inline)(f)
+    d = numba.njit(error_model="numpy", fastmath=policy.FASTMATH & {"contract"}, nogil=True, inline=inline)(f)
     policy._enable_cache(d)
     return d
 

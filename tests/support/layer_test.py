@@ -10,6 +10,7 @@ the loss.
 import contextlib
 
 import numpy as np
+from nbkeras.kernels import policy
 
 import nbkeras as keras
 from support.gradcheck import ATOL, RTOL, numerical_gradient
@@ -135,11 +136,16 @@ def check_description(make_layer, input_shapes, seed=0, check_gradients=True, in
 
 
 def _assert_same(a, b, key):
-    """The two interpreters agree to the last few bits in float64. They run the same kernels on the same memory,
-    but numba's ``reassoc`` lets LLVM vectorise a sum differently in a kernel inlined into the compiled step than in
-    the standalone copy the eager path calls (and differently again when either comes from the disk cache), which
-    moves some results by an ulp; a wrong call, argument or buffer differs by orders of magnitude more."""
-    np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-15, err_msg=f"interpreters disagree on {key}")
+    """The two interpreters agree bit for bit when the kernels are compiled without value-changing fastmath flags
+    (NBKERAS_STRICT_FP=1, as tests/layers/test_interpreters_bit_exact.py runs every layer test). With the
+    production flags they agree to the last few bits in float64: ``reassoc`` lets LLVM vectorise a sum differently
+    in a kernel inlined into the compiled step than in the standalone copy the eager path calls (and differently
+    again when either comes from the disk cache), which moves some results by an ulp; a wrong call, argument or
+    buffer differs by orders of magnitude more."""
+    if policy.STRICT_FP:
+        np.testing.assert_array_equal(a, b, err_msg=f"interpreters disagree on {key} (strict floating point)")
+    else:
+        np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-15, err_msg=f"interpreters disagree on {key}")
 
 
 def _as_list(v):
