@@ -19,8 +19,9 @@ from ._launch import kernel
 
 _STATES = numba.from_dtype(xoroshiro128p_dtype)[::1]
 
-#: Generator states (one per thread) for uniform_fill: blocks x threads.
-STATES = 64 * _launch.THREADS
+#: Generator states (one per thread) for uniform_fill: blocks x threads. Under the simulator, where every thread
+#: (and the jump-ahead that seeds each state) runs as Python, two blocks' worth: the draws keep their meaning.
+STATES = (2 if _launch.SIMULATED else 64) * _launch.THREADS
 
 
 @kernel(numba.types.void(_STATES, numba.float32[::1]))
@@ -47,4 +48,6 @@ def uniform_fill(states, out):
     if out.shape[0] == 0:
         return
     fill = _fill32 if out.dtype == numba.float32 or str(out.dtype) == "float32" else _fill64
-    fill[STATES // _launch.THREADS, _launch.THREADS](states, out)
+    # No more threads than values (each thread draws from its own state, striding over the buffer when it is
+    # longer than the states are many).
+    fill[min(STATES // _launch.THREADS, _launch.blocks(out.shape[0])), _launch.THREADS](states, out)
