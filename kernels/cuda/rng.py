@@ -5,7 +5,11 @@ buffer is filled here, in one launch per chunk of batches, from xoroshiro128+ ge
 (numba.cuda.random), so no uniforms cross the bus.
 """
 
+import contextlib
+import warnings
+
 import numba
+import numpy as np
 from numba import cuda
 from numba.cuda.random import (
     create_xoroshiro128p_states,
@@ -40,7 +44,8 @@ def _fill64(states, out):
 
 def make_states(seed):
     """Device generator states for ``uniform_fill``, seeded by ``seed`` (an int)."""
-    return create_xoroshiro128p_states(STATES, seed=int(seed))
+    with _wrapping_is_intended():
+        return create_xoroshiro128p_states(STATES, seed=int(seed))
 
 
 def uniform_fill(states, out):
@@ -50,4 +55,18 @@ def uniform_fill(states, out):
     fill = _fill32 if out.dtype == numba.float32 or str(out.dtype) == "float32" else _fill64
     # No more threads than values (each thread draws from its own state, striding over the buffer when it is
     # longer than the states are many).
-    fill[min(STATES // _launch.THREADS, _launch.blocks(out.shape[0])), _launch.THREADS](states, out)
+    with _wrapping_is_intended():
+        fill[min(STATES // _launch.THREADS, _launch.blocks(out.shape[0])), _launch.THREADS](states, out)
+
+
+@contextlib.contextmanager
+def _wrapping_is_intended():
+    """xoroshiro128+ and its splitmix64 seeding wrap uint64 sums and products on purpose. Where they run as NumPy
+    scalars (the simulator, numba-cuda's object-mode seeding fallback) NumPy warns about each wrap; the simulator's
+    threads do not inherit ``np.errstate``, so the warning is filtered by message for the duration of the call."""
+    if not _launch.SIMULATED:
+        yield
+        return
+    with warnings.catch_warnings(), np.errstate(over="ignore"):
+        warnings.filterwarnings("ignore", message="overflow encountered", category=RuntimeWarning)
+        yield
