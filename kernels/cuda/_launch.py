@@ -94,10 +94,6 @@ def grid(n, threads=THREADS):
     return blocks(n, threads), threads
 
 
-def is_device_array(a):
-    return cuda.is_cuda_array(a) or hasattr(a, "__cuda_array_interface__")
-
-
 def _arg_matches(t, a):
     if isinstance(t, types.Array):
         if not hasattr(a, "shape") or not hasattr(a, "dtype") or isinstance(a, np.ndarray):
