@@ -459,6 +459,13 @@ class _FunctionCache(_caching.FunctionCache):
                       f"({type(exc).__name__}: {exc}); it is compiled again")
             return None
 
+    def has_overload(self, sig, target_context):
+        """Whether the index lists ``sig`` compiled for this machine, without loading it (False when unsure)."""
+        try:
+            return self._index_key(sig, target_context.codegen()) in self._cache_file._load_index()
+        except Exception:
+            return False
+
     def save_overload(self, sig, data):
         try:
             super().save_overload(sig, data)
@@ -476,6 +483,14 @@ def _enable_cache(dispatcher):
     except RuntimeError:
         # No locator: the source is not a file (generated in memory), or its folder is unusable: stay uncached.
         pass
+
+
+def is_cached(dispatcher, sig):
+    """Whether ``dispatcher`` (a ``kernel``) has ``sig`` compiled in memory or listed in the disk cache."""
+    if tuple(sig) in getattr(dispatcher, "overloads", {}):
+        return True
+    cache = getattr(dispatcher, "_cache", None)
+    return isinstance(cache, _FunctionCache) and cache.has_overload(tuple(sig), dispatcher.targetctx)
 
 
 def kernel(fn=None, *, parallel=False, inline="never"):

@@ -5,10 +5,14 @@ for run_eagerly=True). Both read and write the same arena, optimizer slots and l
 in the same order, so they give the same numbers.
 """
 
+import os
 import threading
+import time
+import weakref
 
 import numpy as np
 
+from ..kernels import policy
 from . import codegen, loader
 from . import program as program_module
 from .eager import PREDICT, TEST, TRAIN, EagerRun
@@ -200,36 +204,119 @@ class _Engine:
 
 
 class CompiledEngine(_Engine):
-    """Runs the model's generated ``steps`` function (one compiled function for train, test and predict)."""
+    """Runs the model's generated ``steps`` function (one compiled function for train, test and predict).
+
+    A model structure whose step is not in the compile cache yet does not wait for it: its calls run on the eager
+    interpreter (same arenas, kernels and order, so the same numbers) and, once they have taken ``COMPILE_AFTER``
+    seconds, the step compiles on a background thread; the first call after that compilation ends switches to it
+    (and the next process finds it in the cache). A step found in the cache is loaded before the first call.
+    ``NBKERAS_BACKGROUND_COMPILE=0`` compiles before the first call instead (the eager calls of a new structure
+    load its kernels first, then the compilation reuses them; the measured cost: bench/first_batch.py).
+    """
 
     def __init__(self, plan):
         super().__init__(plan)
-        self._fn = None
+        self._fn = None  # (dispatcher, meta, hyper) once the step for this call signature is compiled
         self._fn_lock = threading.Lock()
+        self._module = None  # (dispatcher, meta, hyper) once the source is generated and loaded
+        self._started = False
+        self._failed = None
+        self._done = threading.Event()
+        self._eager = None
+        self._pending = None  # the signature to compile once eager calls have taken COMPILE_AFTER seconds
+        self._eager_calls = 0
+        self._eager_seconds = 0.0
+
+    def _load_module(self):
+        if self._module is None:
+            a = self.plan.arena
+            source, meta, hyper = codegen.generate(self.plan.program, a, a.n_trainable)
+            # The engine owns the module: once no engine uses it, the loader may free its code.
+            module = loader.load(source, owner=self)
+            self._module = (module.steps, np.array(meta or [0], dtype=np.int64),
+                            np.array(hyper or [0.0], dtype=np.float64))
+        return self._module
 
     def _function(self):
-        if self._fn is None:
+        """The compiled step, waiting for a background compilation in progress (or loading it now)."""
+        while self._fn is None:
             with self._fn_lock:
-                if self._fn is None:
-                    a = self.plan.arena
-                    source, meta, hyper = codegen.generate(self.plan.program, a, a.n_trainable)
-                    # The engine owns the module: once no engine uses it, the loader may free its code.
-                    module = loader.load(source, owner=self)
-                    self._fn = (module.steps, np.array(meta or [0], dtype=np.int64),
-                                np.array(hyper or [0.0], dtype=np.float64))
+                if not self._started:
+                    self._fn = self._load_module()  # compiled (or loaded from the cache) by its first call
+                    self._started = True
+                    self._done.set()
+                    break
+            self._done.wait()
+            self._raise_failure()
         return self._fn
 
+    def _raise_failure(self):
+        if self._failed is not None:
+            raise RuntimeError(f"nbkeras: compiling the train step failed ({type(self._failed).__name__}: "
+                               f"{self._failed}); compile(run_eagerly=True) runs the model without it") \
+                from self._failed
+
+    def _ready(self, args):
+        """The compiled step if it can be called now, else None (start compiling it in the background)."""
+        fn = self._fn
+        if fn is not None or self._started:
+            if fn is None:
+                self._raise_failure()
+            return fn
+        with self._fn_lock:
+            if self._started:
+                return self._fn
+            self._started = True
+            steps, meta, hyper = module = self._load_module()
+            full = args[:16] + (meta, hyper) + args[16:]
+            if not hasattr(steps, "compile") or not BACKGROUND or _is_cached(steps, full):
+                self._fn = module
+                self._done.set()
+                return module
+            # Submitted after this call has run eagerly: the compilation holds numba's compiler lock, and the
+            # eager calls must first load their kernels (which takes that lock) or they would wait for it.
+            self._pending = _signature(full)
+            return None
+
+    def _build(self, sig):
+        """On the builder thread: compile ``sig`` and publish the step."""
+        try:
+            self._module[0].compile(sig)
+            self._fn = self._module
+        except BaseException as exc:  # noqa: BLE001 -- reported to the caller's thread
+            self._failed = exc
+        finally:
+            self._done.set()
+
     def _call(self, mode, xs, ys, sws, outs, order, first, nsteps, batch, state, lrs, rand):
-        fn, meta, hyper = self._function()
         work, fixed, acc = self._scratch(batch)
         a = self.plan.arena
         opt = self.plan.optimizer
         if opt is not None:
             slots, u_product, iters = opt._slots, opt._u_product, opt._iterations
         else:
-            slots, u_product, iters = np.zeros((0, 0), a.dtype), np.ones(1, a.dtype), np.zeros(1, np.int64)
-        fn(mode, xs, ys, sws, outs, order, first, nsteps, batch, a.params, a.grads, slots, u_product, iters,
-           work, fixed, meta, hyper, state, lrs, rand, a.segments, acc)
+            slots, u_product, iters = _NO_SLOTS.get(a.dtype), _ONE.get(a.dtype), np.zeros(1, np.int64)
+        args = (mode, xs, ys, sws, outs, order, first, nsteps, batch, a.params, a.grads, slots, u_product, iters,
+                work, fixed, state, lrs, rand, a.segments, acc)
+        fn = self._fn or self._ready(args)
+        if fn is None:
+            if self._eager is None:
+                self._eager = EagerRun(self.plan.program, a.dtype)
+            t0 = time.perf_counter()
+            try:
+                self._eager.run(mode, xs, ys, sws, outs, order, first, nsteps, batch, work, fixed, state, lrs, rand,
+                                opt, a.params[:a.n_trainable], a.grads, a.segments, acc)
+            finally:
+                if self._eager_calls:  # the first call loads the kernels: not counted
+                    self._eager_seconds += time.perf_counter() - t0
+                self._eager_calls += 1
+                if self._pending is not None and self._eager_seconds >= COMPILE_AFTER:
+                    pending, self._pending = self._pending, None
+                    _BUILDER.submit(self, pending)
+            return
+        steps, meta, hyper = fn
+        steps(mode, xs, ys, sws, outs, order, first, nsteps, batch, a.params, a.grads, slots, u_product, iters,
+              work, fixed, meta, hyper, state, lrs, rand, a.segments, acc)
 
 
 class EagerEngine(_Engine):
@@ -246,6 +333,88 @@ class EagerEngine(_Engine):
         a = self.plan.arena
         self._run.run(mode, xs, ys, sws, outs, order, first, nsteps, batch, work, fixed, state, lrs, rand,
                       self.plan.optimizer, a.params[:a.n_trainable], a.grads, a.segments, acc)
+
+
+class _Constants(dict):
+    def __init__(self, make):
+        super().__init__()
+        self._make = make
+
+    def get(self, dtype):
+        value = dict.get(self, dtype)
+        if value is None:
+            value = self[dtype] = self._make(dtype)
+        return value
+
+
+_NO_SLOTS = _Constants(lambda dtype: np.zeros((0, 0), dtype))
+_ONE = _Constants(lambda dtype: np.ones(1, dtype))
+
+#: Whether a step missing from the cache compiles on a background thread while the eager interpreter runs.
+BACKGROUND = os.environ.get("NBKERAS_BACKGROUND_COMPILE", "1").strip().lower() not in ("0", "false", "no", "off")
+
+
+#: Seconds of eager work (after the first call, which loads the kernels) before the step starts compiling: a model
+#: trained for less never compiles, so a short script neither spends the CPU nor waits for it at exit.
+COMPILE_AFTER = 0.25
+
+
+def _signature(args):
+    import numba
+
+    return tuple(numba.typeof(a) for a in args)
+
+
+def _is_cached(steps, args):
+    try:
+        return policy.is_cached(steps, _signature(args))
+    except Exception:  # noqa: BLE001 -- unsure: compile in the background, as for a miss
+        return False
+
+
+class _Builder:
+    """One thread compiling generated steps, the newest request first. A request whose engine is gone is dropped,
+    and once the main thread has finished no new compilation starts: the interpreter then waits at exit only for
+    the one in progress (a non-daemon thread: killing numba mid-compile could crash the exit)."""
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._jobs = []
+        self._thread = None
+
+    def submit(self, engine, sig):
+        with self._lock:
+            self._jobs.append((weakref.ref(engine), sig))
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._work, name="nbkeras-compile")
+                self._thread.start()
+
+    def _next(self):
+        with self._lock:
+            while self._jobs and threading.main_thread().is_alive():
+                ref, sig = self._jobs.pop()
+                engine = ref()
+                if engine is not None:
+                    return engine, sig
+            for ref, _ in self._jobs:
+                engine = ref()
+                if engine is not None:  # never compiled: a caller waiting in _function() compiles it itself
+                    engine._started = False
+                    engine._done.set()
+            self._jobs.clear()
+            self._thread = None
+            return None
+
+    def _work(self):
+        while True:
+            job = self._next()
+            if job is None:
+                return
+            job[0]._build(job[1])
+            del job
+
+
+_BUILDER = _Builder()
 
 
 def chunk_limit(rand_width, batch, budget=1 << 22):
