@@ -374,8 +374,9 @@ def _is_cached(steps, args):
 
 class _Builder:
     """One thread compiling generated steps, the newest request first. A request whose engine is gone is dropped,
-    and once the main thread has finished no new compilation starts: the interpreter then waits at exit only for
-    the one in progress (a non-daemon thread: killing numba mid-compile could crash the exit)."""
+    and once the main thread has finished no further compilation starts: the interpreter then waits at exit only
+    for the one in progress, or the thread's first (a non-daemon thread: killing numba mid-compile could crash
+    the exit)."""
 
     def __init__(self):
         self._lock = threading.Lock()
@@ -389,9 +390,11 @@ class _Builder:
                 self._thread = threading.Thread(target=self._work, name="nbkeras-compile")
                 self._thread.start()
 
-    def _next(self):
+    def _next(self, first):
         with self._lock:
-            while self._jobs and threading.main_thread().is_alive():
+            # A thread's first job always runs: the main thread may end right after submitting it (a short script
+            # whose last model should still reach the cache).
+            while self._jobs and (first or threading.main_thread().is_alive()):
                 ref, sig = self._jobs.pop()
                 engine = ref()
                 if engine is not None:
@@ -406,10 +409,12 @@ class _Builder:
             return None
 
     def _work(self):
+        first = True
         while True:
-            job = self._next()
+            job = self._next(first)
             if job is None:
                 return
+            first = False
             job[0]._build(job[1])
             del job
 
