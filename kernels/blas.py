@@ -1,4 +1,4 @@
-"""Finds a CBLAS ``sgemm``/``dgemm`` that compiled code can call, without adding a dependency.
+"""Finds a CBLAS ``sgemm``/``dgemm`` (and the matching ``?gemv``) that compiled code can call, without adding a dependency.
 
 NumPy's wheels carry OpenBLAS (``numpy.libs/libscipy_openblas64_*``); NumPy has already loaded it, so opening the
 same file again returns the same library and the same thread pool. The symbols are registered with LLVM under
@@ -18,6 +18,9 @@ import numpy as np
 
 SGEMM_SYMBOL = "nbkeras_sgemm"
 DGEMM_SYMBOL = "nbkeras_dgemm"
+#: The matrix-vector products (a product with one row or one column: OpenBLAS's ?gemm takes 4x longer there).
+SGEMV_SYMBOL = "nbkeras_sgemv"
+DGEMV_SYMBOL = "nbkeras_dgemv"
 
 # (sgemm, dgemm, set_num_threads) symbol names and the integer width of the interface.
 _VARIANTS = (
@@ -58,6 +61,10 @@ class Blas:
             self._get_threads.restype = ctypes.c_int
         _llvm.add_symbol(SGEMM_SYMBOL, ctypes.cast(getattr(lib, self.sgemm_name), ctypes.c_void_p).value)
         _llvm.add_symbol(DGEMM_SYMBOL, ctypes.cast(getattr(lib, self.dgemm_name), ctypes.c_void_p).value)
+        _llvm.add_symbol(SGEMV_SYMBOL, ctypes.cast(getattr(lib, self.sgemm_name.replace("gemm", "gemv")),
+                                                   ctypes.c_void_p).value)
+        _llvm.add_symbol(DGEMV_SYMBOL, ctypes.cast(getattr(lib, self.dgemm_name.replace("gemm", "gemv")),
+                                                   ctypes.c_void_p).value)
 
     def set_num_threads(self, n):
         if self._set_threads is not None:
@@ -75,6 +82,7 @@ def find_blas():
         except OSError:
             continue
         for names in _VARIANTS:
-            if all(hasattr(lib, n) for n in names[:2]):
+            gemv = [n.replace("gemm", "gemv") for n in names[:2]]
+            if all(hasattr(lib, n) for n in list(names[:2]) + gemv):
                 return Blas(path, lib, names, names[3])
     return None

@@ -458,6 +458,12 @@ if policy.GEMM_MODE.startswith("blas"):
         types.void(*_args, types.float64, _ptr, _int, _ptr, _int, types.float64, _ptr, _int),
     )
 
+    _gargs = (types.int32, types.int32, _int, _int)
+    _sgemv = types.ExternalFunction(
+        "nbkeras_sgemv", types.void(*_gargs, types.float32, _ptr, _int, _ptr, _int, types.float32, _ptr, _int))
+    _dgemv = types.ExternalFunction(
+        "nbkeras_dgemv", types.void(*_gargs, types.float64, _ptr, _int, _ptr, _int, types.float64, _ptr, _int))
+
     _ROW_MAJOR, _NO_TRANS, _TRANS = 101, 111, 112
 
     @kernel
@@ -476,6 +482,22 @@ if policy.GEMM_MODE.startswith("blas"):
         lda = max(a.strides[0] // a.itemsize, a.shape[1], 1)
         ldb = max(b.strides[0] // b.itemsize, b.shape[1], 1)
         ldc = max(c.strides[0] // c.itemsize, n, 1)
+        if m == 1 or n == 1:
+            # A product with one output row or column is a matrix-vector product: OpenBLAS's ?gemm takes ~4x
+            # longer there than its ?gemv (measured: 33 against 8 us for a 784 x 256 layer on one sample).
+            if m == 1:  # c^T = op(b)^T @ op(a)^T, op(a)'s single row read with its own stride
+                tv, rows, cols, mat, ld, vec = (_NO_TRANS if trans_b else _TRANS), b.shape[0], b.shape[1], b, ldb, a
+                incx, incy = (lda if trans_a else 1), 1
+            else:  # c = op(a) @ op(b)'s single column
+                tv, rows, cols, mat, ld, vec = ta, a.shape[0], a.shape[1], a, lda, b
+                incx, incy = (1 if trans_b else ldb), ldc
+            if c.itemsize == 4:
+                _sgemv(_ROW_MAJOR, tv, rows, cols, np.float32(alpha), mat.ctypes, ld, vec.ctypes, incx,
+                       np.float32(beta), c.ctypes, incy)
+            else:
+                _dgemv(_ROW_MAJOR, tv, rows, cols, np.float64(alpha), mat.ctypes, ld, vec.ctypes, incx,
+                       np.float64(beta), c.ctypes, incy)
+            return
         if c.itemsize == 4:
             _sgemm(_ROW_MAJOR, ta, tb, m, n, k, np.float32(alpha), a.ctypes, lda, b.ctypes, ldb,
                    np.float32(beta), c.ctypes, ldc)

@@ -25,6 +25,17 @@ def to_snake_case(name):
     return re.sub(r"([a-z])([A-Z])", r"\1_\2", name).lower()
 
 
+#: Bumped whenever any layer's weight list may have changed (a layer, variable or container attribute set on a
+#: layer, a weight added, ``trainable`` set on a layer or variable): a model re-derives its weights, and checks its
+#: parameter buffer still matches them, only when this moved (``structure_version()``). Growing a list attribute
+#: in place after the model ran is not seen; Keras's functional graph does not see it either.
+_STRUCTURE = [0]
+
+
+def structure_version():
+    return _STRUCTURE[0]
+
+
 class Variable:
     """A weight: a NumPy array that the model may move into its contiguous parameter buffer.
 
@@ -39,6 +50,11 @@ class Variable:
         self.trainable = trainable
         self.grad = None
         self._arena = None  # the buffer object that owns ``_value``, if any
+
+    def __setattr__(self, name, value):
+        if name == "trainable":
+            _STRUCTURE[0] += 1
+        object.__setattr__(self, name, value)
 
     @property
     def value(self):
@@ -321,6 +337,11 @@ class Layer:
     #: number of inputs the layer takes (None = a list of any length)
     n_inputs = 1
 
+    def __setattr__(self, name, value):
+        if name == "trainable" or isinstance(value, (Layer, Variable, list, tuple, dict)):
+            _STRUCTURE[0] += 1
+        object.__setattr__(self, name, value)
+
     def __init__(self, trainable=True, name=None, dtype=None, **kwargs):
         check_kwargs(kwargs, _LAYER_KWARGS, type(self).__name__)
         if name is not None and not isinstance(name, str):
@@ -386,6 +407,7 @@ class Layer:
         value = np.array(init(shape, dtype=dtype), dtype=dtype, order="C")  # 0-d stays 0-d (Keras's scalars)
         var = Variable(value, name, trainable=trainable, path=f"{self.name}/{name}")
         self._weights.append(var)
+        _STRUCTURE[0] += 1
         regularizer = regularizers.get(kwargs.get("regularizer"))
         if regularizer is not None:
             self._weight_regularizers.append((var, regularizer))

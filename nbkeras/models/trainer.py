@@ -28,6 +28,7 @@ from .. import backend, devices
 from .. import losses as losses_module
 from .. import optimizers as optimizers_module
 from ..errors import NotCompiledError, check_kwargs
+from ..layers.base import structure_version
 from . import data as data_module
 from .compile_utils import LogLayout, build_outputs, check_metric_names
 from .data import Prepared
@@ -76,8 +77,10 @@ class Trainer:
         self._compile_args = None
         self._plan = None
         self._plan_key = None
+        self._plan_version = None  # structure_version() when the plan was last checked against the weights
         self._engine = None
         self._arena = None
+        self._arena_version = None
         self._state = np.zeros(2, np.float64)
         self._forward_engine = None
         self._build_lock = threading.RLock()  # plan, engine and graph creation
@@ -149,11 +152,16 @@ class Trainer:
 
     def _ensure_plan(self, y_shapes):
         """The training plan and engine for targets of these shapes, built once (under the model's lock)."""
-        key = (tuple(None if s is None else (len(s), s[-1] if len(s) else None) for s in y_shapes),
-               tuple(id(v) for v in self.trainable_weights))
+        targets = tuple(None if s is None else (len(s), s[-1] if len(s) else None) for s in y_shapes)
+        version = structure_version()
         with self._build_lock:
+            if self._plan is not None and self._plan_key[0] == targets and self._plan_version == version:
+                self._plan.arena.ensure_bound()  # no layer changed since the plan was checked: skip the weight walk
+                return self._plan, self._engine
+            key = (targets, tuple(id(v) for v in self.trainable_weights))
             if self._plan is not None and self._plan_key == key:
                 self._plan.arena.ensure_bound()
+                self._plan_version = version
                 return self._plan, self._engine
             if self._arena is None or not self._arena.matches(self):
                 self._arena = Arena(self, self._dtype())
@@ -165,6 +173,7 @@ class Trainer:
             plan = Plan(self, self._arena, self.optimizer, outs, layout)
             engine = self._make_engine(plan)
             self._plan, self._plan_key, self._engine = plan, key, engine
+            self._plan_version = version
             if self._state.shape[0] != layout.size:
                 self._state = np.zeros(layout.size, np.float64)
             return plan, engine
@@ -188,9 +197,11 @@ class Trainer:
             if self.compiled and self._plan is not None:
                 self._plan.arena.ensure_bound()
                 return self._engine
-            if self._arena is None or not self._arena.matches(self):
+            version = structure_version()
+            if self._arena is None or (self._arena_version != version and not self._arena.matches(self)):
                 self._arena = Arena(self, self._dtype())
                 self._forward_engine = None
+            self._arena_version = version
             self._arena.ensure_bound()
             if self._forward_engine is None:
                 plan = Plan(self, self._arena, None, [], LogLayout([]))

@@ -131,6 +131,25 @@ def test_padded_rows_are_accepted(name, rng):
     np.testing.assert_array_equal(big_c[:, 5:], 7.0)  # the padding is left alone
 
 
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("ta,tb", [(False, False), (False, True), (True, False), (True, True)])
+@pytest.mark.parametrize("m,n,k", [(1, 37, 29), (23, 1, 31), (1, 1, 40), (1, 5, 1)])
+@pytest.mark.parametrize("beta", [0.0, -0.5])
+def test_one_row_or_column_products(m, n, k, ta, tb, beta, dtype, rng):
+    """One output row or column goes through ?gemv with BLAS: every operand layout, on padded rows (so the
+    vector's stride is the matrix's row stride when it is a column of a transposed operand)."""
+    a0, b0, c0 = operands(rng, m, n, k, ta, tb, dtype)
+    big = [np.full((x.shape[0], x.shape[1] + 4), 5.0, dtype) for x in (a0, b0, c0)]
+    a, b, c = (g[:, :x.shape[1]] for g, x in zip(big, (a0, b0, c0)))
+    a[...], b[...], c[...] = a0, b0, c0
+    if beta == 0.0:
+        c[...] = np.nan
+    expected = reference(ta, tb, 1.5, a0, b0, beta, c0)
+    G.gemm(ta, tb, 1.5, a, b, beta, c)
+    assert_close(c, expected, k, dtype)
+    np.testing.assert_array_equal(big[2][:, c.shape[1]:], 5.0)
+
+
 # ------------------------------------------------------------------------------------------ errors
 
 
