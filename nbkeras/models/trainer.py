@@ -173,7 +173,7 @@ class Trainer:
             plan = Plan(self, self._arena, self.optimizer, outs, layout)
             engine = self._make_engine(plan)
             self._plan, self._plan_key, self._engine = plan, key, engine
-            self._plan_version = version
+            self._plan_version = structure_version()  # after these assignments, which bump it themselves
             if self._state.shape[0] != layout.size:
                 self._state = np.zeros(layout.size, np.float64)
             return plan, engine
