@@ -246,6 +246,9 @@ class CompiledEngine(_Engine):
                     self._started = True
                     self._done.set()
                     break
+                pending, self._pending = self._pending, None
+            if pending is not None:  # ran eagerly, not submitted yet: compile it here
+                self._build(pending)
             self._done.wait()
             self._raise_failure()
         return self._fn
@@ -311,8 +314,10 @@ class CompiledEngine(_Engine):
                     self._eager_seconds += time.perf_counter() - t0
                 self._eager_calls += 1
                 if self._pending is not None and self._eager_seconds >= COMPILE_AFTER:
-                    pending, self._pending = self._pending, None
-                    _BUILDER.submit(self, pending)
+                    with self._fn_lock:
+                        pending, self._pending = self._pending, None
+                    if pending is not None:
+                        _BUILDER.submit(self, pending)
             return
         steps, meta, hyper = fn
         steps(mode, xs, ys, sws, outs, order, first, nsteps, batch, a.params, a.grads, slots, u_product, iters,

@@ -73,3 +73,15 @@ def test_predict_before_fit_on_a_new_structure_runs_eagerly_first(as_if_never_co
     assert model._inference_engine()._eager_calls >= 1
     model._inference_engine()._function()
     np.testing.assert_array_equal(out, model.predict(x, verbose=0))
+
+
+def test_waiting_for_a_step_that_was_never_submitted_compiles_it(monkeypatch):
+    """A short fit stays under COMPILE_AFTER: nothing was submitted, and _function() compiles it itself (it hung)."""
+    monkeypatch.setattr(engine, "_is_cached", lambda steps, args: False)
+    monkeypatch.setattr(engine, "COMPILE_AFTER", 1e9)
+    x, y = data()
+    model = build()
+    model.fit(x, y, batch_size=16, epochs=1, verbose=0)
+    e = model._engine
+    assert e._fn is None and e._pending is not None
+    assert e._function() is not None and e._pending is None
