@@ -112,3 +112,27 @@ def test_bad_arguments_raise_before_writing(rng):
     with pytest.raises(ValueError, match="shapes do not agree"):
         dense.dense_backward(x, kernel, dy, np.empty((5, 5)), dkernel, np.zeros(3), True)
     np.testing.assert_array_equal(dkernel, 0.0)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("rows", [dense.PARALLEL_MIN_ROWS, 5 * dense.CHUNK_ROWS + 17])
+@pytest.mark.parametrize("with_bias", [True, False])
+def test_large_calls_cut_into_chunks_match_numpy_and_one_product(rows, with_bias, dtype, rng):
+    """Above PARALLEL_MIN_WORK multiply-adds and PARALLEL_MIN_ROWS rows the rows are cut into CHUNK_ROWS-row
+    products claimed by numba's threads (a remainder chunk included): every row as NumPy computes it, each chunk
+    equal to the same rows computed alone (so the result does not depend on which thread took which chunk)."""
+    fan_in = dense.PARALLEL_MIN_WORK // (rows * 64) + 3
+    x = rng.standard_normal((rows, fan_in)).astype(dtype)
+    kernel = rng.standard_normal((fan_in, 64)).astype(dtype)
+    bias = rng.standard_normal(64).astype(dtype) if with_bias else np.empty(0, dtype)
+    assert rows * fan_in * 64 >= dense.PARALLEL_MIN_WORK
+    out = np.full((rows, 64), np.nan, dtype)
+    dense.dense_forward(x, kernel, bias, out)
+    expected = x.astype(np.float64) @ kernel + (bias if with_bias else 0.0)
+    np.testing.assert_allclose(out, expected, rtol=1e-4 if dtype == np.float32 else 1e-12, atol=1e-3)
+    last = (rows // dense.CHUNK_ROWS) * dense.CHUNK_ROWS
+    for r0 in (0, last):
+        r1 = min(r0 + dense.CHUNK_ROWS, rows)
+        alone = np.empty((r1 - r0, 64), dtype)
+        dense.dense_forward(np.ascontiguousarray(x[r0:r1]), kernel, bias, alone)
+        np.testing.assert_array_equal(out[r0:r1], alone)
