@@ -40,6 +40,8 @@ class EagerRun:
             if call.fn not in self._fns:
                 family, name = call.fn.split(".")
                 self._fns[call.fn] = getattr(getattr(k, family), name)
+        self._calls = {name: [(c, [_per_step(a) for a in c.args]) for c in calls]
+                       for name, calls in program.sections.items()}
         self._empty = empty or {1: np.empty(0, self.dtype), 2: np.empty((0, 0), self.dtype),
                                 3: np.empty((0, 0, 0), self.dtype), 4: np.empty((0, 0, 0, 0), self.dtype)}
 
@@ -50,56 +52,83 @@ class EagerRun:
         n = xs[0].shape[0]
         sections = (("forward", "outputs") if mode == PREDICT else
                     ("forward", "metrics", "backward", "update") if mode == TRAIN else ("forward", "metrics"))
+        env = {"order": order, "training": training, "acc": acc, "ptrain": params_trainable, "grads": grads,
+               "segments": segments,
+               "u_product": u_product if u_product is not None else (
+                   optimizer._u_product if optimizer is not None else None),
+               "empty1": self._empty[1], "empty2": self._empty[2], "empty3": self._empty[3],
+               "empty4": self._empty[4]}
+        data = {"X": xs, "Y": ys, "W": ws}
+        step = {}  # this step's rows, first row and uniforms' start
+
+        def resolve(a):
+            if isinstance(a, View):
+                buf = a.buf
+                rows = step["B"]
+                if buf.arena == "work":
+                    flat = work[buf.offset * batch: buf.offset * batch + rows * buf.width]
+                elif buf.arena == "rand":
+                    start = step["rbase"] + rows * buf.offset
+                    flat = rand[start:start + rows * buf.width]
+                else:
+                    flat = fixed[buf.offset:buf.offset + buf.width]
+                return _shaped(flat, a.dims)
+            if isinstance(a, Const):
+                return a.value
+            if isinstance(a, Arg):
+                return step[a.name] if a.name in _PER_STEP else env[a.name]
+            if isinstance(a, Weight):
+                return _shaped(self._weight(a.var), a.dims)
+            if isinstance(a, Grad):
+                return _shaped(self._grad(a.var), a.dims)
+            if isinstance(a, Data):
+                return data[a.kind][a.index]
+            if isinstance(a, PredRows):
+                return preds[a.index][step["b0"]:step["b1"]].reshape(-1)
+            if isinstance(a, StateSlot):
+                return state[0:0] if a.offset is None else state[a.offset:a.offset + a.size]
+            if isinstance(a, Slot):
+                return optimizer._slots[a.index] if self._slot is None else self._slot(a.index)
+            raise TypeError(f"internal: cannot resolve {a!r}")
+
+        # Every argument but the per-step ones (the rows' bounds, the learning rate, the step count, the uniforms'
+        # views) is the same array for every step with the same number of rows: resolved once per row count.
+        resolved = {}
         rbase = 0
         for s in range(nsteps):
             b0 = (first + s) * batch
             b1 = min(b0 + batch, n)
             rows = b1 - b0
-            env = {"order": order, "b0": b0, "b1": b1, "B": rows, "training": training, "acc": acc,
-                   "ptrain": params_trainable, "grads": grads, "segments": segments,
-                   "u_product": u_product if u_product is not None else (
-                       optimizer._u_product if optimizer is not None else None),
-                   "empty1": self._empty[1], "empty2": self._empty[2], "empty3": self._empty[3],
-                   "empty4": self._empty[4]}
+            step.update(b0=b0, b1=b1, B=rows, rbase=rbase)
             if mode == TRAIN:
-                env["lr"] = float(lrs[s])
-                env["t"] = int(optimizer._iterations[0]) + 1
-
-            def resolve(a):
-                if isinstance(a, View):
-                    buf = a.buf
-                    if buf.arena == "work":
-                        flat = work[buf.offset * batch: buf.offset * batch + rows * buf.width]
-                    elif buf.arena == "rand":
-                        start = rbase + rows * buf.offset
-                        flat = rand[start:start + rows * buf.width]
-                    else:
-                        flat = fixed[buf.offset:buf.offset + buf.width]
-                    return _shaped(flat, a.dims)
-                if isinstance(a, Const):
-                    return a.value
-                if isinstance(a, Arg):
-                    return env[a.name]
-                if isinstance(a, Weight):
-                    return _shaped(self._weight(a.var), a.dims)
-                if isinstance(a, Grad):
-                    return _shaped(self._grad(a.var), a.dims)
-                if isinstance(a, Data):
-                    return {"X": xs, "Y": ys, "W": ws}[a.kind][a.index]
-                if isinstance(a, PredRows):
-                    return preds[a.index][b0:b1].reshape(-1)
-                if isinstance(a, StateSlot):
-                    return state[0:0] if a.offset is None else state[a.offset:a.offset + a.size]
-                if isinstance(a, Slot):
-                    return optimizer._slots[a.index] if self._slot is None else self._slot(a.index)
-                raise TypeError(f"internal: cannot resolve {a!r}")
-
-            for section in sections:
-                for call in program.sections[section]:
-                    self._fns[call.fn](*[resolve(a) for a in call.args])
+                step["lr"] = float(lrs[s])
+                step["t"] = int(optimizer._iterations[0]) + 1
+            calls = resolved.get(rows)
+            if calls is None:
+                calls = resolved[rows] = [
+                    [(self._fns[c.fn], [None if d else resolve(a) for a, d in zip(c.args, dyn)],
+                      [(i, c.args[i]) for i, d in enumerate(dyn) if d])
+                     for c, dyn in self._calls[section]]
+                    for section in sections]
+            for section, section_calls in zip(sections, calls):
+                for fn, args, dynamic in section_calls:
+                    if dynamic:
+                        args = list(args)
+                        for i, a in dynamic:
+                            args[i] = resolve(a)
+                    fn(*args)
                 if section == "update":
-                    optimizer._iterations[0] = env["t"]
+                    optimizer._iterations[0] = step["t"]
             rbase += rows * program.rand_width
+
+
+#: Arguments whose value changes from one step to the next.
+_PER_STEP = frozenset(("b0", "b1", "B", "lr", "t"))
+
+
+def _per_step(a):
+    return ((isinstance(a, View) and a.buf.arena == "rand") or isinstance(a, PredRows)
+            or (isinstance(a, Arg) and a.name in _PER_STEP))
 
 
 def run_forward(graph, arrays, training, dtype):
