@@ -21,6 +21,8 @@ import subprocess
 import sys
 import tempfile
 
+from cache_copy import kernels_only_copy
+
 CASES = {
     "mlp": ("(784,)", "[layers.Dense(64, activation='relu'), layers.Dense(64, activation='tanh'), "
                       "layers.Dense(10, activation='softmax')]", "sparse_categorical_crossentropy", "10"),
@@ -93,17 +95,6 @@ def run(code, env):
     result = json.loads(out.stdout.strip().splitlines()[-1])
     result["process"] = wall
     return result
-
-
-def kernels_only_copy(cache_dir):
-    """A new cache root holding a copy of the real cache's compiled kernels but no generated steps."""
-    root = tempfile.mkdtemp(prefix="nbkeras-firstbatch-")
-    target = os.path.join(root, os.path.basename(cache_dir))
-    os.mkdir(target, 0o700)
-    for name in os.listdir(cache_dir):
-        if not name.startswith("generated"):
-            shutil.copytree(os.path.join(cache_dir, name), os.path.join(target, name))
-    return root
 
 
 def main():

@@ -23,8 +23,9 @@ import random
 import shutil
 import subprocess
 import sys
-import tempfile
 import time
+
+from cache_copy import kernels_only_copy
 
 ACTS = ("relu", "tanh", "sigmoid", "elu", "gelu", "softplus")
 OPTS = ("adam", "sgd", "rmsprop", "adagrad", "nadam")
@@ -149,16 +150,6 @@ def importable(name):
     env = dict(os.environ)
     env.setdefault("KERAS_BACKEND", "jax")
     return subprocess.run([sys.executable, "-c", code], capture_output=True, check=False, env=env).returncode == 0
-
-
-def kernels_only_copy(cache_dir):
-    root = tempfile.mkdtemp(prefix="nbkeras-sweep-")
-    target = os.path.join(root, os.path.basename(cache_dir))
-    os.mkdir(target, 0o700)
-    for name in os.listdir(cache_dir):
-        if not name.startswith("generated"):
-            shutil.copytree(os.path.join(cache_dir, name), os.path.join(target, name))
-    return root
 
 
 def main():
