@@ -387,6 +387,7 @@ class _Builder:
         self._lock = threading.Lock()
         self._jobs = []
         self._thread = None
+        self._current = None  # a weak reference to the engine being compiled
 
     def submit(self, engine, sig):
         with self._lock:
@@ -420,11 +421,41 @@ class _Builder:
             if job is None:
                 return
             first = False
+            self._current = weakref.ref(job[0])
             job[0]._build(job[1])
+            self._current = None
             del job
 
 
 _BUILDER = _Builder()
+
+
+def _hold_compiler_lock_across_fork():
+    """A fork while the builder thread compiles would leave numba's compiler lock held forever in the child (the
+    thread that holds it does not exist there): any compilation in the child would deadlock. So a fork waits for the
+    compilation in progress (it holds numba's lock until then), and the child starts with no builder thread and no
+    requests; the steps it had not received compile again in the child when it needs them."""
+    try:
+        from numba.core.compiler_lock import global_compiler_lock
+    except ImportError:  # pragma: no cover -- numba moved it: nothing to hold
+        return
+
+    def child():
+        global_compiler_lock.release()
+        _BUILDER._lock = threading.Lock()  # the old one may have been held by the vanished thread
+        orphans = [ref() for ref, _ in _BUILDER._jobs] + [_BUILDER._current and _BUILDER._current()]
+        _BUILDER._jobs, _BUILDER._thread, _BUILDER._current = [], None, None
+        for engine in orphans:
+            if engine is not None and engine._fn is None:
+                engine._started = False
+                engine._done = threading.Event()
+
+    os.register_at_fork(before=global_compiler_lock.acquire, after_in_parent=global_compiler_lock.release,
+                        after_in_child=child)
+
+
+if hasattr(os, "register_at_fork"):
+    _hold_compiler_lock_across_fork()
 
 
 def chunk_limit(rand_width, batch, budget=1 << 22):
