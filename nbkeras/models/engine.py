@@ -162,6 +162,9 @@ class _Engine:
         self._no_outputs = tuple(np.zeros((0, 0), dtype) for _ in plan.model.outputs)
         self._no_state = np.zeros(2, np.float64)
         self._no_lrs = np.zeros(1, np.float64)
+        # The optimizer arguments of a model without an optimizer (forward only: the step never writes them).
+        self._no_optimizer = (np.zeros((0, 0), dtype), np.ones(1, dtype), np.zeros(1, np.int64))
+        self._eager = None  # the EagerRun, made on first use
 
     def _scratch(self, batch):
         """This thread's work and fixed arenas, grown (never per batch: once per larger batch size)."""
@@ -190,6 +193,14 @@ class _Engine:
             start = buf.offset * b.batch
             out.append(b.work[start:start + rows * buf.width].reshape((rows,) + tuple(t.shape[1:])).copy())
         return out
+
+    def _run_eagerly(self, mode, xs, ys, sws, outs, order, first, nsteps, batch, state, lrs, rand, work, fixed, acc):
+        """The eager interpreter over this engine's program and arenas."""
+        if self._eager is None:
+            self._eager = EagerRun(self.plan.program, self.plan.arena.dtype)
+        a = self.plan.arena
+        self._eager.run(mode, xs, ys, sws, outs, order, first, nsteps, batch, work, fixed, state, lrs, rand,
+                        self.plan.optimizer, a.params[:a.n_trainable], a.grads, a.segments, acc)
 
     def train(self, data, order, first, nsteps, batch, state, lrs, rand):
         self._call(TRAIN, data.xs, data.ys, data.sws, self._no_outputs, order, first, nsteps, batch, state, lrs,
@@ -223,7 +234,6 @@ class CompiledEngine(_Engine):
         self._started = False
         self._failed = None
         self._done = threading.Event()
-        self._eager = None
         self._pending = None  # the signature to compile once eager calls have taken COMPILE_AFTER seconds
         self._eager_calls = 0
         self._eager_seconds = 0.0
@@ -299,17 +309,15 @@ class CompiledEngine(_Engine):
         if opt is not None:
             slots, u_product, iters = opt._slots, opt._u_product, opt._iterations
         else:
-            slots, u_product, iters = _NO_SLOTS.get(a.dtype), _ONE.get(a.dtype), np.zeros(1, np.int64)
+            slots, u_product, iters = self._no_optimizer
         args = (mode, xs, ys, sws, outs, order, first, nsteps, batch, a.params, a.grads, slots, u_product, iters,
                 work, fixed, state, lrs, rand, a.segments, acc)
         fn = self._fn or self._ready(args)
         if fn is None:
-            if self._eager is None:
-                self._eager = EagerRun(self.plan.program, a.dtype)
             t0 = time.perf_counter()
             try:
-                self._eager.run(mode, xs, ys, sws, outs, order, first, nsteps, batch, work, fixed, state, lrs, rand,
-                                opt, a.params[:a.n_trainable], a.grads, a.segments, acc)
+                self._run_eagerly(mode, xs, ys, sws, outs, order, first, nsteps, batch, state, lrs, rand, work, fixed,
+                                  acc)
             finally:
                 if self._eager_calls:  # the first call loads the kernels: not counted
                     self._eager_seconds += time.perf_counter() - t0
@@ -328,33 +336,10 @@ class CompiledEngine(_Engine):
 class EagerEngine(_Engine):
     """The eager interpreter over the same program, arenas and buffers (``run_eagerly=True``)."""
 
-    def __init__(self, plan):
-        super().__init__(plan)
-        self._run = None
-
     def _call(self, mode, xs, ys, sws, outs, order, first, nsteps, batch, state, lrs, rand):
-        if self._run is None:
-            self._run = EagerRun(self.plan.program, self.plan.arena.dtype)
         work, fixed, acc = self._scratch(batch)
-        a = self.plan.arena
-        self._run.run(mode, xs, ys, sws, outs, order, first, nsteps, batch, work, fixed, state, lrs, rand,
-                      self.plan.optimizer, a.params[:a.n_trainable], a.grads, a.segments, acc)
+        self._run_eagerly(mode, xs, ys, sws, outs, order, first, nsteps, batch, state, lrs, rand, work, fixed, acc)
 
-
-class _Constants(dict):
-    def __init__(self, make):
-        super().__init__()
-        self._make = make
-
-    def get(self, dtype):
-        value = dict.get(self, dtype)
-        if value is None:
-            value = self[dtype] = self._make(dtype)
-        return value
-
-
-_NO_SLOTS = _Constants(lambda dtype: np.zeros((0, 0), dtype))
-_ONE = _Constants(lambda dtype: np.ones(1, dtype))
 
 #: Whether a step missing from the cache compiles on a background thread while the eager interpreter runs.
 BACKGROUND = os.environ.get("NBKERAS_BACKGROUND_COMPILE", "1").strip().lower() not in ("0", "false", "no", "off")
