@@ -92,6 +92,7 @@ from numba.extending import intrinsic
 from .. import policy
 from ..policy import kernel
 from .gemm import gemm
+from .pooling import max_pool2d_backward, max_pool2d_forward
 
 #: Most parts a batch is cut into for numba's threads (dealt out to them in contiguous runs).
 PARTS = 8
@@ -457,23 +458,7 @@ def _kernel_grad_parts(x, d2, k2, cols, parts, accumulate, kh, kw, cg, oh, ow, s
                                pl, dh, dw, groups, y2, relu, bpart)
             beta = 1.0
             i0 = _fetch_add(claimed, nb)
-    kf = k2.reshape(-1)
-    if not accumulate:
-        kf[:] = cols[:size]
-    else:
-        for e in range(size):
-            kf[e] += cols[e]
-    for t in range(1, parts):
-        pf = cols[t * size:(t + 1) * size]
-        for e in range(size):
-            kf[e] += pf[e]
-    if fsz != 0:
-        if not accumulate:
-            db[:] = db.dtype.type(0.0)
-        for t in range(parts):
-            bf = cols[parts * size + t * fsz:parts * size + (t + 1) * fsz]
-            for e in range(fsz):
-                db[e] += bf[e]
+    _sum_partials(cols, k2, db, parts, accumulate)
 
 
 @kernel
@@ -689,6 +674,275 @@ def conv2d_backward_relu(x, kernel, y, dy, dx, dkernel, dbias, cols, stride_h, s
                  True, dbias)
     if dx.size != 0:
         _input_grad(dy, kernel, dx, cols, stride_h, stride_w, pad_top, pad_left, dil_h, dil_w, groups)
+
+
+# ------------------------------------------------------- convolution followed by non-overlapping max pooling
+
+
+def conv2d_max_pool2d_scratch_size(N, OH, OW, KH, KW, C, F, groups, budget):  # noqa: N803
+    """``cols`` length for the fused convolution + max pooling kernels: min(N, budget // per_image) images, at
+    least one, where an image needs its patch matrix (one group's) and its convolution output (OH * OW * F)."""
+    per_image = conv2d_scratch_min(OH, OW, KH, KW, C, groups) + OH * OW * F
+    return max(1, min(N, budget // per_image if per_image else 1)) * per_image
+
+
+@kernel
+def _conv_pool_problem(x, kernel, pooled, argmax, cols, stride_h, stride_w, pad_top, pad_left, dil_h, dil_w, oh,
+                       ow, pool_h, pool_w, groups):
+    """0 when the fused kernels' arguments agree, else the number of the first disagreement (the callers raise
+    the matching message)."""
+    n, h, w, c = x.shape
+    kh, kw, cg, f = kernel.shape
+    if groups < 1 or cg < 1 or cg * groups != c:
+        return 1
+    if f < 1 or f % groups != 0:
+        return 2
+    if not (_length_ok(h, oh, kh, stride_h, pad_top, dil_h) and _length_ok(w, ow, kw, stride_w, pad_left, dil_w)):
+        return 3
+    if pool_h < 1 or pool_w < 1 or oh < pool_h or ow < pool_w:
+        return 4
+    if (pooled.shape[0] != n or pooled.shape[1] != oh // pool_h or pooled.shape[2] != ow // pool_w
+            or pooled.shape[3] != f):
+        return 5
+    if (argmax.shape[0] != n or argmax.shape[1] != pooled.shape[1] or argmax.shape[2] != pooled.shape[2]
+            or argmax.shape[3] != f):
+        return 6
+    if cols.size < oh * ow * (kh * kw * cg + f):
+        return 7
+    if not (_contiguous(x, kernel, pooled, argmax) and cols.flags.c_contiguous):
+        return 8
+    if oh * ow > (2**24 if argmax.itemsize == 4 else 2**53):
+        return 9
+    return 0
+
+
+@kernel
+def _conv_pool_forward_range(x, k2, bias, pooled, argmax, cols, i0, i1, kh, kw, cg, oh, ow, sh, sw, pt, pl, dh,
+                             dw, groups, ph, pw, relu):
+    """Images i0 .. i1 - 1, a chunk at a time: z = conv(x) + bias (then relu) into the chunk's slice of cols, then
+    pooled / argmax of the chunk by max_pool2d_forward, while z is in cache."""
+    rows, kdim = oh * ow, kh * kw * cg
+    f = k2.shape[1]
+    fg = f // groups
+    per = rows * (kdim + f)
+    nb = _chunk(per, cols.size)
+    for n0 in range(i0, i1, nb):
+        m = min(nb, i1 - n0)
+        c2 = cols[:m * rows * kdim].reshape(m * rows, kdim)
+        z = cols[m * rows * kdim:m * per]
+        z2 = z.reshape(m * rows, f)
+        if bias.size != 0:
+            _start(z2, bias)
+        for g in range(groups):
+            _im2col(x, c2, n0, m, g * cg, cg, kh, kw, oh, ow, sh, sw, pt, pl, dh, dw)
+            gemm(False, False, 1.0, c2, k2[:, g * fg:(g + 1) * fg], 1.0 if bias.size != 0 else 0.0,
+                 z2[:, g * fg:(g + 1) * fg])
+        if relu:
+            _relu_in_place(z)
+        max_pool2d_forward(z.reshape(m, oh, ow, f), pooled[n0:n0 + m], argmax[n0:n0 + m], ph, pw, ph, pw, 0, 0)
+
+
+@kernel(parallel=True)
+def _conv_pool_forward_parts(x, k2, bias, pooled, argmax, cols, parts, kh, kw, cg, oh, ow, sh, sw, pt, pl, dh, dw,
+                             groups, ph, pw, relu):
+    """_conv_pool_forward_range by ``parts`` workers claiming chunks of images (see _forward_parts)."""
+    n = x.shape[0]
+    cap = cols.size // parts
+    nb = _chunk(oh * ow * (kh * kw * cg + k2.shape[1]), cap)
+    claimed = np.zeros(1, np.int64)
+    for t in prange(parts):
+        mine = cols[t * cap:(t + 1) * cap]
+        i0 = _fetch_add(claimed, nb)
+        while i0 < n:
+            _conv_pool_forward_range(x, k2, bias, pooled, argmax, mine, i0, min(i0 + nb, n), kh, kw, cg, oh, ow, sh,
+                                     sw, pt, pl, dh, dw, groups, ph, pw, relu)
+            i0 = _fetch_add(claimed, nb)
+
+
+@kernel
+def conv2d_max_pool2d_forward(x, kernel, bias, pooled, argmax, cols, stride_h, stride_w, pad_top, pad_left, dil_h,
+                              dil_w, oh, ow, pool_h, pool_w, groups, relu):
+    """pooled = max_pool(act(conv(x, kernel) + bias)) over non-overlapping pool_h x pool_w windows (strides equal to
+    the pool, no padding: windows past the last full one are dropped, as Keras's 'valid' pooling), act relu when
+    ``relu`` else the identity; the convolution output z (N, OH, OW, F) is never stored whole.
+
+    Exactly conv2d_forward (or conv2d_forward_relu) into z, then pooling.max_pool2d_forward(z, pooled, argmax,
+    pool_h, pool_w, pool_h, pool_w, 0, 0), but a chunk of images at a time, z's chunk in ``cols`` (length from
+    conv2d_max_pool2d_scratch_size), so that z never travels to memory and back: for a small first layer those
+    two passes over a large activation, not the arithmetic, were the cost. argmax (pooled's shape) holds, as
+    max_pool2d_forward's, the spatial index i * OW + j within z's image of each maximum (first maximum wins, NaN
+    wins). OH and OW are the convolution's output size (they do not follow from pooled's shape, which drops a
+    partial window). Other arguments as conv2d_forward's.
+    """
+    problem = _conv_pool_problem(x, kernel, pooled, argmax, cols, stride_h, stride_w, pad_top, pad_left, dil_h,
+                                 dil_w, oh, ow, pool_h, pool_w, groups)
+    if not (_one_dtype(x, kernel, bias, pooled, cols) and argmax.dtype == x.dtype):
+        raise ValueError("conv2d_max_pool2d_forward: every array must share one float dtype")
+    if bias.size != 0 and bias.size != kernel.shape[3]:
+        raise ValueError("conv2d_max_pool2d_forward: bias must have length 0 or filters")
+    _conv_pool_raise(problem)
+    n = x.shape[0]
+    kh, kw, cg, f = kernel.shape
+    per = oh * ow * (kh * kw * cg + f)
+    k2 = kernel.reshape(kh * kw * cg, f)
+    parts = _parts(n, per, 0, cols.size, n * oh * ow * kh * kw * cg * (f // groups))
+    if parts > 1:
+        _conv_pool_forward_parts(x, k2, bias, pooled, argmax, cols, parts, kh, kw, cg, oh, ow, stride_h, stride_w,
+                                 pad_top, pad_left, dil_h, dil_w, groups, pool_h, pool_w, relu)
+    else:
+        _conv_pool_forward_range(x, k2, bias, pooled, argmax, cols, 0, n, kh, kw, cg, oh, ow, stride_h, stride_w,
+                                 pad_top, pad_left, dil_h, dil_w, groups, pool_h, pool_w, relu)
+
+
+@kernel
+def _conv_pool_raise(problem):
+    if problem == 1:
+        raise ValueError("conv2d_max_pool2d: kernel.shape[2] * groups must equal the input channels")
+    if problem == 2:
+        raise ValueError("conv2d_max_pool2d: filters must be a positive multiple of groups")
+    if problem == 3:
+        raise ValueError("conv2d_max_pool2d: OH/OW do not follow from the input, kernel, strides, pads and "
+                         "dilations")
+    if problem == 4:
+        raise ValueError("conv2d_max_pool2d: the pool must be at least 1 and at most OH x OW")
+    if problem == 5:
+        raise ValueError("conv2d_max_pool2d: pooled must be (N, OH // pool_h, OW // pool_w, filters)")
+    if problem == 6:
+        raise ValueError("conv2d_max_pool2d: argmax must have pooled's shape")
+    if problem == 7:
+        raise ValueError("conv2d_max_pool2d: cols is shorter than one image's patches and convolution output")
+    if problem == 8:
+        raise ValueError("conv2d_max_pool2d: every array must be C-contiguous")
+    if problem == 9:
+        raise ValueError("conv2d_max_pool2d: OH * OW exceeds the integers argmax's dtype holds exactly")
+
+
+@kernel
+def _conv_pool_backward_range(x, k2, pooled, argmax, dpooled, dx, dk2, db, cols, i0, i1, beta, kh, kw, cg, oh, ow,
+                              sh, sw, pt, pl, dh, dw, groups, relu):
+    """Images i0 .. i1 - 1, a chunk at a time: dpooled masked by [pooled > 0] (relu), scattered into dz (the chunk's
+    slice of cols) by max_pool2d_backward, then dk2 = beta * dk2 + the chunk's cols^T @ dz (beta 1 after the first
+    chunk), db += dz's channel sums (when db has entries), dx = col2im(dz @ kernel^T) (when dx has entries)."""
+    rows, kdim = oh * ow, kh * kw * cg
+    f = k2.shape[1]
+    fg = f // groups
+    per = rows * (kdim + f)
+    nb = _chunk(per, cols.size)
+    if i1 <= i0 and beta == 0.0:
+        dk2[:, :] = dk2.dtype.type(0.0)
+    for n0 in range(i0, i1, nb):
+        m = min(nb, i1 - n0)
+        c2 = cols[:m * rows * kdim].reshape(m * rows, kdim)
+        z = cols[m * rows * kdim:m * per]
+        z2 = z.reshape(m * rows, f)
+        if relu:
+            _relu_mask(dpooled[n0:n0 + m].reshape(-1), pooled[n0:n0 + m].reshape(-1))
+        max_pool2d_backward(argmax[n0:n0 + m], dpooled[n0:n0 + m], z.reshape(m, oh, ow, f))
+        if db.size != 0:
+            _channel_sums(z2, db, True)
+        b = beta if n0 == i0 else 1.0
+        for g in range(groups):
+            _im2col(x, c2, n0, m, g * cg, cg, kh, kw, oh, ow, sh, sw, pt, pl, dh, dw)
+            gemm(True, False, 1.0, c2, z2[:, g * fg:(g + 1) * fg], b, dk2[:, g * fg:(g + 1) * fg])
+        if dx.size != 0:
+            dx[n0:n0 + m] = dx.dtype.type(0.0)
+            for g in range(groups):
+                gemm(False, True, 1.0, z2[:, g * fg:(g + 1) * fg], k2[:, g * fg:(g + 1) * fg], 0.0, c2)
+                _col2im(c2, dx, n0, m, g * cg, cg, kh, kw, oh, ow, sh, sw, pt, pl, dh, dw)
+
+
+@kernel(parallel=True)
+def _conv_pool_backward_parts(x, k2, pooled, argmax, dpooled, dx, dk2, db, cols, parts, accumulate, kh, kw, cg, oh,
+                              ow, sh, sw, pt, pl, dh, dw, groups, relu):
+    """_conv_pool_backward_range by ``parts`` workers claiming chunks of images, each summing its kernel and bias
+    gradients into its own partial (the front of cols), added into dk2 / db at the end (see _kernel_grad_parts)."""
+    n = x.shape[0]
+    size = dk2.size
+    fsz = db.size
+    cap = (cols.size - parts * (size + fsz)) // parts
+    nb = _chunk(oh * ow * (kh * kw * cg + k2.shape[1]), cap)
+    claimed = np.zeros(1, np.int64)
+    for t in prange(parts):
+        partial = cols[t * size:(t + 1) * size].reshape(dk2.shape)
+        bpart = cols[parts * size + t * fsz:parts * size + (t + 1) * fsz]
+        bpart[:] = bpart.dtype.type(0.0)
+        start = parts * (size + fsz) + t * cap
+        mine = cols[start:start + cap]
+        beta = 0.0
+        i0 = _fetch_add(claimed, nb)
+        if i0 >= n:
+            partial[:, :] = partial.dtype.type(0.0)
+        while i0 < n:
+            _conv_pool_backward_range(x, k2, pooled, argmax, dpooled, dx, partial, bpart, mine, i0, min(i0 + nb, n),
+                                      beta, kh, kw, cg, oh, ow, sh, sw, pt, pl, dh, dw, groups, relu)
+            beta = 1.0
+            i0 = _fetch_add(claimed, nb)
+    _sum_partials(cols, dk2, db, parts, accumulate)
+
+
+@kernel
+def _sum_partials(cols, dk2, db, parts, accumulate):
+    """dk2 (+)= the ``parts`` kernel partials at the front of cols; db (+)= the bias partials after them."""
+    size = dk2.size
+    fsz = db.size
+    kf = dk2.reshape(-1)
+    if not accumulate:
+        kf[:] = cols[:size]
+    else:
+        for e in range(size):
+            kf[e] += cols[e]
+    for t in range(1, parts):
+        pf = cols[t * size:(t + 1) * size]
+        for e in range(size):
+            kf[e] += pf[e]
+    if fsz != 0:
+        if not accumulate:
+            db[:] = db.dtype.type(0.0)
+        for t in range(parts):
+            bf = cols[parts * size + t * fsz:parts * size + (t + 1) * fsz]
+            for e in range(fsz):
+                db[e] += bf[e]
+
+
+@kernel
+def conv2d_max_pool2d_backward(x, kernel, pooled, argmax, dpooled, dx, dkernel, dbias, cols, stride_h, stride_w,
+                               pad_top, pad_left, dil_h, dil_w, oh, ow, pool_h, pool_w, groups, relu, accumulate):
+    """Gradients of L = sum(dpooled * conv2d_max_pool2d_forward(x, kernel, bias)) from the forward's pooled and
+    argmax: the upstream gradient of z is dz = max_pool2d_backward(argmax, dpooled * [pooled > 0] (relu) or dpooled)
+    -- a pooled value is z's relu at its argmax, so [pooled > 0] is relu's mask there -- and the gradients are
+    conv2d_backward's for dz: dkernel and dbias (+)= (``accumulate``), dx overwritten (skipped when dx has size 0).
+    dz is built a chunk of images at a time in ``cols`` and never stored whole. With ``relu``, dpooled holds the
+    masked gradient on return (as conv2d_backward_relu's dy)."""
+    problem = _conv_pool_problem(x, kernel, pooled, argmax, cols, stride_h, stride_w, pad_top, pad_left, dil_h,
+                                 dil_w, oh, ow, pool_h, pool_w, groups)
+    if not (_one_dtype(x, kernel, pooled, dpooled, cols) and dx.dtype == x.dtype and dkernel.dtype == x.dtype
+            and dbias.dtype == x.dtype and argmax.dtype == x.dtype):
+        raise ValueError("conv2d_max_pool2d_backward: every array must share one float dtype")
+    if dpooled.shape != pooled.shape or not dpooled.flags.c_contiguous:
+        raise ValueError("conv2d_max_pool2d_backward: dpooled must have pooled's shape and be C-contiguous")
+    if dkernel.shape != kernel.shape or not dkernel.flags.c_contiguous:
+        raise ValueError("conv2d_max_pool2d_backward: dkernel must have the kernel's shape")
+    if dbias.size != 0 and dbias.size != kernel.shape[3]:
+        raise ValueError("conv2d_max_pool2d_backward: dbias must have length 0 or filters")
+    if dx.size != 0 and (dx.shape != x.shape or not dx.flags.c_contiguous):
+        raise ValueError("conv2d_max_pool2d_backward: dx must have x's shape, or size 0")
+    _conv_pool_raise(problem)
+    n = x.shape[0]
+    kh, kw, cg, f = kernel.shape
+    per = oh * ow * (kh * kw * cg + f)
+    k2 = kernel.reshape(kh * kw * cg, f)
+    dk2 = dkernel.reshape(kh * kw * cg, f)
+    work = n * oh * ow * kh * kw * cg * (f // groups) * (2 if dx.size != 0 else 1)
+    parts = _parts(n, per, dk2.size + dbias.size, cols.size, work)
+    if parts > 1:
+        _conv_pool_backward_parts(x, k2, pooled, argmax, dpooled, dx, dk2, dbias, cols, parts, accumulate, kh, kw,
+                                  cg, oh, ow, stride_h, stride_w, pad_top, pad_left, dil_h, dil_w, groups, relu)
+    else:
+        if dbias.size != 0 and not accumulate:
+            dbias[:] = dbias.dtype.type(0.0)
+        _conv_pool_backward_range(x, k2, pooled, argmax, dpooled, dx, dk2, dbias, cols, 0, n,
+                                  1.0 if accumulate else 0.0, kh, kw, cg, oh, ow, stride_h, stride_w, pad_top,
+                                  pad_left, dil_h, dil_w, groups, relu)
 
 
 # ------------------------------------------------------------------------------ transposed convolution

@@ -29,12 +29,14 @@ last bits of those two can vary between runs); the host checks accept float32 an
 """
 
 import math
+import threading
 
 import numpy as np
 from numba import cuda
 
 from . import _launch
 from . import activations as _activations
+from . import pooling as _pooling
 from ._launch import kernel
 
 #: Kernel-gradient threads a backward call aims for (kernel elements x row chunks), and the fewest output positions
@@ -389,6 +391,96 @@ def conv2d_backward_relu(x, kernel, y, dy, dx, dkernel, dbias, cols, stride_h, s
     _run_weight_grads(x, dy, dkernel, dbias, geo, accumulate, dy)
     if dx.size != 0:
         _run_input_grad(dy, kernel, dbias, False, dx, geo)
+
+
+# ------------------------------------------------------- convolution followed by non-overlapping max pooling
+
+
+def conv2d_max_pool2d_scratch_size(N, OH, OW, KH, KW, C, F, groups, budget):
+    """As kernels.cpu.conv.conv2d_max_pool2d_scratch_size (checked, not used, by the twins below)."""
+    per_image = conv2d_scratch_min(OH, OW, KH, KW, C, groups) + OH * OW * F
+    return max(1, min(N, budget // per_image if per_image else 1)) * per_image
+
+
+#: Device buffers the fused twins keep the convolution output (or its gradient) in, by shape, dtype and thread.
+_Z = {}
+
+
+def _z_buffer(shape, dtype):
+    key = (tuple(int(v) for v in shape), np.dtype(dtype).str, threading.get_ident())
+    z = _Z.get(key)
+    if z is None:
+        z = _Z[key] = cuda.device_array(key[0], np.dtype(dtype))
+    return z
+
+
+def _check_conv_pool(name, x, kernel, pooled, argmax, cols, others, stride_h, stride_w, pad_top, pad_left, dil_h,
+                     dil_w, oh, ow, pool_h, pool_w, groups):
+    """The CPU kernels' checks of the fused pair, with their messages (``others``: the remaining float arrays)."""
+    n, h, w, c = x.shape
+    kh, kw, cg, f = kernel.shape
+    if not _one_float_dtype(x, kernel, pooled, argmax, cols, *others):
+        raise ValueError(f"{name}: every array must share one float dtype")
+    problems = [
+        (groups < 1 or cg < 1 or cg * groups != c, "kernel.shape[2] * groups must equal the input channels"),
+        (f < 1 or f % groups != 0, "filters must be a positive multiple of groups"),
+        (not (_length_ok(h, oh, kh, stride_h, pad_top, dil_h) and _length_ok(w, ow, kw, stride_w, pad_left, dil_w)),
+         "OH/OW do not follow from the input, kernel, strides, pads and dilations"),
+        (pool_h < 1 or pool_w < 1 or oh < pool_h or ow < pool_w, "the pool must be at least 1 and at most OH x OW"),
+        (tuple(pooled.shape) != (n, oh // max(pool_h, 1), ow // max(pool_w, 1), f),
+         "pooled must be (N, OH // pool_h, OW // pool_w, filters)"),
+        (tuple(argmax.shape) != tuple(pooled.shape), "argmax must have pooled's shape"),
+        (cols.size < oh * ow * (kh * kw * cg + f), "cols is shorter than one image's patches and convolution output"),
+        (not _c_contiguous(x, kernel, pooled, argmax, cols), "every array must be C-contiguous"),
+        (oh * ow > (2**24 if np.dtype(argmax.dtype).itemsize == 4 else 2**53),
+         "OH * OW exceeds the integers argmax's dtype holds exactly"),
+    ]
+    for bad, message in problems:
+        if bad:
+            raise ValueError(f"conv2d_max_pool2d: {message}")
+
+
+def conv2d_max_pool2d_forward(x, kernel, bias, pooled, argmax, cols, stride_h, stride_w, pad_top, pad_left, dil_h,
+                              dil_w, oh, ow, pool_h, pool_w, groups, relu):
+    """As kernels.cpu.conv.conv2d_max_pool2d_forward: the forward launch into a kept device buffer z (N, OH, OW, F),
+    relu in place when ``relu``, then pooling.max_pool2d_forward's launch (pool_h x pool_w windows, strides equal to
+    the pool, no padding). The CPU kernel keeps z in cache a few images at a time; here it is one device buffer."""
+    _check_conv_pool("conv2d_max_pool2d_forward", x, kernel, pooled, argmax, cols, (bias,), stride_h, stride_w,
+                     pad_top, pad_left, dil_h, dil_w, oh, ow, pool_h, pool_w, groups)
+    if bias.size != 0 and bias.size != kernel.shape[3]:
+        raise ValueError("conv2d_max_pool2d_forward: bias must have length 0 or filters")
+    z = _z_buffer((x.shape[0], oh, ow, kernel.shape[3]), x.dtype)
+    _run_forward(x, kernel, bias, bias.size != 0, z, _geo(stride_h, stride_w, pad_top, pad_left, dil_h, dil_w,
+                                                          groups))
+    if relu:
+        flat = z.reshape(z.size)
+        _activations.relu_forward(flat, flat, 0.0, math.inf, 0.0)
+    _pooling.max_pool2d_forward(z, pooled, argmax, int(pool_h), int(pool_w), int(pool_h), int(pool_w), 0, 0)
+
+
+def conv2d_max_pool2d_backward(x, kernel, pooled, argmax, dpooled, dx, dkernel, dbias, cols, stride_h, stride_w,
+                               pad_top, pad_left, dil_h, dil_w, oh, ow, pool_h, pool_w, groups, relu, accumulate):
+    """As kernels.cpu.conv.conv2d_max_pool2d_backward: dpooled *= [pooled > 0] in place (relu), scattered into a
+    kept device buffer dz by pooling.max_pool2d_backward, then conv2d_backward's launches on dz."""
+    _check_conv_pool("conv2d_max_pool2d_backward", x, kernel, pooled, argmax, cols, (dpooled, dx, dkernel, dbias),
+                     stride_h, stride_w, pad_top, pad_left, dil_h, dil_w, oh, ow, pool_h, pool_w, groups)
+    if tuple(dpooled.shape) != tuple(pooled.shape):
+        raise ValueError("conv2d_max_pool2d_backward: dpooled must have pooled's shape and be C-contiguous")
+    if tuple(dkernel.shape) != tuple(kernel.shape):
+        raise ValueError("conv2d_max_pool2d_backward: dkernel must have the kernel's shape")
+    if dbias.size != 0 and dbias.size != kernel.shape[3]:
+        raise ValueError("conv2d_max_pool2d_backward: dbias must have length 0 or filters")
+    if dx.size != 0 and tuple(dx.shape) != tuple(x.shape):
+        raise ValueError("conv2d_max_pool2d_backward: dx must have x's shape, or size 0")
+    if relu:
+        flat_p, flat_d = pooled.reshape(pooled.size), dpooled.reshape(dpooled.size)
+        _activations.relu_backward(flat_p, flat_p, flat_d, flat_d, 0.0, math.inf, 0.0)
+    dz = _z_buffer((x.shape[0], oh, ow, kernel.shape[3]), x.dtype)
+    _pooling.max_pool2d_backward(argmax, dpooled, dz)
+    geo = _geo(stride_h, stride_w, pad_top, pad_left, dil_h, dil_w, groups)
+    _run_weight_grads(x, dz, dkernel, dbias, geo, accumulate, dz)
+    if dx.size != 0:
+        _run_input_grad(dz, kernel, dbias, False, dx, geo)
 
 
 # ------------------------------------------------------------------------------ transposed convolution

@@ -21,6 +21,7 @@ liveness: a buffer whose last reader has run is reused by later buffers, so memo
 import math
 
 from ..kernels.cpu.step import MEAN_WITH_SAMPLE_WEIGHT, SUM, SUM_OVER_BATCH_SIZE
+from . import fusion
 
 _REDUCTION_CODES = {"sum_over_batch_size": SUM_OVER_BATCH_SIZE, "sum": SUM,
                     "mean_with_sample_weight": MEAN_WITH_SAMPLE_WEIGHT, "mean": SUM_OVER_BATCH_SIZE}
@@ -358,6 +359,7 @@ def build(graph, outputs=(), optimizer=None, is_trainable=lambda var: False, inp
     layers = _layers_of(graph.nodes)
     activity = _activity_penalties(graph.nodes)
     graph, remap = flatten(graph)
+    graph = fusion.fuse(graph)
     b.layers = layers
     b.activity = [(remap.get(id(t), t), f) for t, f in activity]
     fbuf = {}

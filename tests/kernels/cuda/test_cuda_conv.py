@@ -285,3 +285,63 @@ def test_bad_shapes_raise():
     with pytest.raises(ValueError, match="depthwise_conv2d_backward"):  # dbias length
         conv.depthwise_conv2d_backward(x, _dev(3, 3, 2, 2), _dev(1, 2, 2, 4), _dev(0, 0, 0, 0), _dev(3, 3, 2, 2),
                                        _dev(3), 1, 1, 0, 0, 1, 1, False)
+
+
+# Convolution followed by non-overlapping max pooling: (geometry case, pool_h, pool_w)
+CONV_POOL = [(GEOMETRIES[0], 2, 1), (GEOMETRIES[1], 1, 2), (GEOMETRIES[2], 1, 2)]
+
+
+def _conv_pool_arrays(g, dtype, ph, pw, rng):
+    c = g["cg"] * g["groups"]
+    pooled_shape = (g["n"], g["oh"] // ph, g["ow"] // pw, g["f"])
+    x, kernel, pooled, argmax = arrays(rng, dtype, (g["n"], g["h"], g["w"], c), (g["kh"], g["kw"], g["cg"], g["f"]),
+                                       pooled_shape, pooled_shape)
+    cols = np.zeros(cpu_conv.conv2d_max_pool2d_scratch_size(g["n"], g["oh"], g["ow"], g["kh"], g["kw"], c, g["f"],
+                                                            g["groups"], 1 << 20), dtype)
+    return x, kernel, pooled, argmax, cols
+
+
+def test_conv_pool_scratch_size_agrees_with_cpu():
+    for args in [(64, 26, 26, 3, 3, 1, 32, 1, 1 << 20), (2, 1, 1, 1, 1, 1, 1, 1, 5), (3, 4, 4, 2, 2, 4, 6, 2, 10)]:
+        assert conv.conv2d_max_pool2d_scratch_size(*args) == cpu_conv.conv2d_max_pool2d_scratch_size(*args)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("case, ph, pw", CONV_POOL)
+@pytest.mark.parametrize("relu, with_bias", [(True, True), (False, False)])
+def test_conv2d_max_pool2d_forward(dtype, case, ph, pw, relu, with_bias):
+    g = geometry(case)
+    rng = np.random.default_rng(7)
+    x, kernel, pooled, argmax, cols = _conv_pool_arrays(g, dtype, ph, pw, rng)
+    bias = arrays(rng, dtype, (g["f"],))[0] if with_bias else np.empty(0, dtype)
+    check_twin("conv.conv2d_max_pool2d_forward", x, kernel, bias, pooled, argmax, cols, *geo_args(g, False),
+               g["oh"], g["ow"], ph, pw, g["groups"], relu, ignore=(5,))
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("case, ph, pw", CONV_POOL)
+@pytest.mark.parametrize("relu, accumulate, with_bias, with_dx", [(True, False, True, True),
+                                                                  (False, True, False, False)])
+def test_conv2d_max_pool2d_backward(dtype, case, ph, pw, relu, accumulate, with_bias, with_dx):
+    """From the CPU forward's pooled and argmax; dpooled is masked in place under relu (compared afterwards)."""
+    g = geometry(case)
+    rng = np.random.default_rng(8)
+    x, kernel, pooled, argmax, cols = _conv_pool_arrays(g, dtype, ph, pw, rng)
+    bias = arrays(rng, dtype, (g["f"],))[0]
+    cpu_conv.conv2d_max_pool2d_forward(x, kernel, bias, pooled, argmax, cols, *geo_args(g, False), g["oh"], g["ow"],
+                                       ph, pw, g["groups"], relu)
+    dpooled, dkernel = arrays(rng, dtype, pooled.shape, kernel.shape)
+    dx = arrays(rng, dtype, x.shape)[0] if with_dx else np.empty((0, 0, 0, 0), dtype)
+    dbias = arrays(rng, dtype, (g["f"],))[0] if with_bias else np.empty(0, dtype)
+    check_twin("conv.conv2d_max_pool2d_backward", x, kernel, pooled, argmax, dpooled, dx, dkernel, dbias, cols,
+               *geo_args(g, False), g["oh"], g["ow"], ph, pw, g["groups"], relu, accumulate, ignore=(8,))
+
+
+def test_conv2d_max_pool2d_twin_raises_the_cpu_messages():
+    g = geometry(GEOMETRIES[0])
+    x, kernel, pooled, argmax, cols = _conv_pool_arrays(g, np.float64, 2, 1, np.random.default_rng(9))
+    bad = np.zeros((1, 1, 1, 1))
+    for module in (cpu_conv, conv):
+        with pytest.raises(ValueError, match="pooled must be"):
+            module.conv2d_max_pool2d_forward(x, kernel, np.empty(0), bad, bad, cols, *geo_args(g, False), g["oh"],
+                                             g["ow"], 2, 1, g["groups"], True)
