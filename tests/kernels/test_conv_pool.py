@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
-
 from nbkeras.kernels.cpu import conv, pooling
+
 from tests.kernels.test_conv import args, axis
 from tests.support.gradcheck import assert_f32_close, check_gradient, upstream_like
 from tests.support.strategies import floats_array, seeds

@@ -3,10 +3,10 @@ when nothing else needs the tensor between them, and gives the numbers of the un
 
 import numpy as np
 import pytest
+from support.layer_test import check_description, floatx
 
 import nbkeras as keras
 from nbkeras.models import fusion
-from support.layer_test import check_description, floatx
 
 L = keras.layers
 
