@@ -112,7 +112,7 @@ def main(argv=None):
     eager.train_on_batch(x, y)  # builds the plan and engine, compiles every kernel
     compiled.train_on_batch(x, y)
     engine = eager._engine
-    run = engine._run
+    run = engine._eager
     labels = label_calls(engine.plan.program)
     record = []
 
@@ -129,7 +129,7 @@ def main(argv=None):
         old = load_baseline(a.against)
         base = build(True)
         base.train_on_batch(x, y)
-        brun = base._engine._run
+        brun = base._engine._eager
         for name in brun._fns:
             family, fn = name.split(".")
             if family in old and hasattr(old[family], fn):  # a kernel new since REV runs as it is now
