@@ -325,6 +325,67 @@ def _col2im(c2, dx, n0, m, c0, cg, kh, kw, oh, ow, sh, sw, pt, pl, dh, dw):
 
 
 @kernel
+def _im2col_taps(x, ct, n0, m, c0, kh, kw, oh, ow, sh, sw, pt, pl, dh, dw):
+    """The patch matrix of one input channel (c0) transposed, tap-major: ct[p*KW + q, (b*OH + i)*OW + j] =
+    xpad[n0 + b, i*sh + p*dh, j*sw + q*dw, c0], b < m. Each (tap, image, output row) is one run of OW values read
+    at stride sw*C and written contiguously, where _im2col's row-major layout writes one value per KW*KH stride:
+    for W3's first layer (one channel, 9 taps) patches + product took 0.26 instead of 0.55 ms forward, and 0.37
+    instead of 0.68 ms for the kernel gradient (one thread, 64 images, best of 30)."""
+    h, w, c = x.shape[1], x.shape[2], x.shape[3]
+    xf = x.reshape(-1)
+    zero = ct.dtype.type(0.0)
+    step = sw * c
+    for p in range(kh):
+        for q in range(kw):
+            row = ct[p * kw + q]
+            j0, j1 = _tap_columns(ow, sw, pl, q, dw, w)
+            for b in range(m):
+                xb = (n0 + b) * h * w * c + c0
+                for i in range(oh):
+                    d = (b * oh + i) * ow
+                    ih = i * sh - pt + p * dh
+                    if ih < 0 or ih >= h or j1 <= j0:
+                        row[d:d + ow] = zero
+                        continue
+                    row[d:d + j0] = zero
+                    row[d + j1:d + ow] = zero
+                    src = xb + (ih * w + j0 * sw - pl + q * dw) * c
+                    to = row[d + j0:d + j1]
+                    fro = xf[src:src + (j1 - j0 - 1) * step + 1:step]
+                    for t in range(j1 - j0):
+                        to[t] = fro[t]
+
+
+@kernel
+def _patches_times(x, cols, n0, m, c0, cg, kh, kw, oh, ow, sh, sw, pt, pl, dh, dw, k, beta, out):
+    """out = beta * out + patches @ k for images n0 .. n0 + m - 1 and input channels c0 .. c0 + cg - 1 (one group),
+    the patches built in ``cols``: row-major by _im2col, or tap-major by _im2col_taps for one channel."""
+    rows, kdim = m * oh * ow, kh * kw * cg
+    if cg == 1:
+        ct = cols[:rows * kdim].reshape(kdim, rows)
+        _im2col_taps(x, ct, n0, m, c0, kh, kw, oh, ow, sh, sw, pt, pl, dh, dw)
+        gemm(True, False, 1.0, ct, k, beta, out)
+    else:
+        c2 = cols[:rows * kdim].reshape(rows, kdim)
+        _im2col(x, c2, n0, m, c0, cg, kh, kw, oh, ow, sh, sw, pt, pl, dh, dw)
+        gemm(False, False, 1.0, c2, k, beta, out)
+
+
+@kernel
+def _patches_t_times(x, cols, n0, m, c0, cg, kh, kw, oh, ow, sh, sw, pt, pl, dh, dw, d, beta, dk):
+    """dk = beta * dk + patches^T @ d (the kernel gradient's product), the patches built as in _patches_times."""
+    rows, kdim = m * oh * ow, kh * kw * cg
+    if cg == 1:
+        ct = cols[:rows * kdim].reshape(kdim, rows)
+        _im2col_taps(x, ct, n0, m, c0, kh, kw, oh, ow, sh, sw, pt, pl, dh, dw)
+        gemm(False, False, 1.0, ct, d, beta, dk)
+    else:
+        c2 = cols[:rows * kdim].reshape(rows, kdim)
+        _im2col(x, c2, n0, m, c0, cg, kh, kw, oh, ow, sh, sw, pt, pl, dh, dw)
+        gemm(True, False, 1.0, c2, d, beta, dk)
+
+
+@kernel
 def _relu_in_place(v):
     """v = v if v > 0 else 0 (Keras's plain relu, as activations.relu_forward: NaN stays NaN, -0.0 becomes 0)."""
     zero = v.dtype.type(0.0)
@@ -370,14 +431,12 @@ def _forward_range(x, k2, bias, o2, cols, i0, i1, kh, kw, cg, oh, ow, sh, sw, pt
     nb = _chunk(per, cols.size)
     for n0 in range(i0, i1, nb):
         m = min(nb, i1 - n0)
-        c2 = cols[:m * per].reshape(m * rows, kdim)
         ob = o2[n0 * rows:(n0 + m) * rows]
         if bias.size != 0:
             _start(ob, bias)
         for g in range(groups):
-            _im2col(x, c2, n0, m, g * cg, cg, kh, kw, oh, ow, sh, sw, pt, pl, dh, dw)
-            gemm(False, False, 1.0, c2, k2[:, g * fg:(g + 1) * fg], 1.0 if bias.size != 0 else 0.0,
-                 ob[:, g * fg:(g + 1) * fg])
+            _patches_times(x, cols, n0, m, g * cg, cg, kh, kw, oh, ow, sh, sw, pt, pl, dh, dw,
+                           k2[:, g * fg:(g + 1) * fg], 1.0 if bias.size != 0 else 0.0, ob[:, g * fg:(g + 1) * fg])
         if relu:
             _relu_in_place(o2.reshape(-1)[n0 * rows * f:(n0 + m) * rows * f])
 
@@ -429,7 +488,6 @@ def _kernel_grad_range(x, d2, k2, cols, i0, i1, beta, kh, kw, cg, oh, ow, sh, sw
         k2[:, :] = k2.dtype.type(0.0)
     for n0 in range(i0, i1, nb):
         m = min(nb, i1 - n0)
-        c2 = cols[:m * per].reshape(m * rows, kdim)
         b = beta if n0 == i0 else 1.0
         if relu:
             e0, e1 = n0 * rows * d2.shape[1], (n0 + m) * rows * d2.shape[1]
@@ -437,9 +495,8 @@ def _kernel_grad_range(x, d2, k2, cols, i0, i1, beta, kh, kw, cg, oh, ow, sh, sw
         if db.size != 0:
             _channel_sums(d2[n0 * rows:(n0 + m) * rows], db, True)
         for g in range(groups):
-            _im2col(x, c2, n0, m, g * cg, cg, kh, kw, oh, ow, sh, sw, pt, pl, dh, dw)
-            gemm(True, False, 1.0, c2, d2[n0 * rows:(n0 + m) * rows, g * fg:(g + 1) * fg], b,
-                 k2[:, g * fg:(g + 1) * fg])
+            _patches_t_times(x, cols, n0, m, g * cg, cg, kh, kw, oh, ow, sh, sw, pt, pl, dh, dw,
+                             d2[n0 * rows:(n0 + m) * rows, g * fg:(g + 1) * fg], b, k2[:, g * fg:(g + 1) * fg])
 
 
 @kernel(parallel=True)
@@ -739,15 +796,13 @@ def _conv_pool_forward_range(x, k2, bias, pooled, argmax, cols, i0, i1, kh, kw, 
     nb = _chunk(per, cols.size)
     for n0 in range(i0, i1, nb):
         m = min(nb, i1 - n0)
-        c2 = cols[:m * rows * kdim].reshape(m * rows, kdim)
         z = cols[m * rows * kdim:m * per]
         z2 = z.reshape(m * rows, f)
         if bias.size != 0:
             _start(z2, bias)
         for g in range(groups):
-            _im2col(x, c2, n0, m, g * cg, cg, kh, kw, oh, ow, sh, sw, pt, pl, dh, dw)
-            gemm(False, False, 1.0, c2, k2[:, g * fg:(g + 1) * fg], 1.0 if bias.size != 0 else 0.0,
-                 z2[:, g * fg:(g + 1) * fg])
+            _patches_times(x, cols, n0, m, g * cg, cg, kh, kw, oh, ow, sh, sw, pt, pl, dh, dw,
+                           k2[:, g * fg:(g + 1) * fg], 1.0 if bias.size != 0 else 0.0, z2[:, g * fg:(g + 1) * fg])
         if relu:
             _relu_in_place(z)
         max_pool2d_forward(z.reshape(m, oh, ow, f), pooled[n0:n0 + m], argmax[n0:n0 + m], ph, pw, ph, pw, 0, 0)
@@ -853,8 +908,8 @@ def _conv_pool_backward_range(x, k2, pooled, argmax, dpooled, dx, dk2, db, cols,
             _channel_sums(z2, db, True)
         b = beta if n0 == i0 else 1.0
         for g in range(groups):
-            _im2col(x, c2, n0, m, g * cg, cg, kh, kw, oh, ow, sh, sw, pt, pl, dh, dw)
-            gemm(True, False, 1.0, c2, z2[:, g * fg:(g + 1) * fg], b, dk2[:, g * fg:(g + 1) * fg])
+            _patches_t_times(x, cols, n0, m, g * cg, cg, kh, kw, oh, ow, sh, sw, pt, pl, dh, dw,
+                             z2[:, g * fg:(g + 1) * fg], b, dk2[:, g * fg:(g + 1) * fg])
         if dx.size != 0:
             dx[n0:n0 + m] = dx.dtype.type(0.0)
             for g in range(groups):
