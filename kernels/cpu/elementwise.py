@@ -826,17 +826,47 @@ def _chain_source_error(k, written, n_regs, n, n0, n1, n2, n3):
 
 
 @kernel(inline="always")
-def _chain_row(k, x0, x1, x2, x3, regs, lo, hi):
-    """Operand k over elements [lo, hi): a slice of an input, or the first hi - lo values of a register."""
-    if k == 0:
-        return x0[lo:hi]
-    if k == 1:
-        return x1[lo:hi]
-    if k == 2:
-        return x2[lo:hi]
-    if k == 3:
-        return x3[lo:hi]
-    return regs[k - CHAIN_INPUTS, :hi - lo]
+def _chain_arith_vv(code, a, b, out):
+    """The four arithmetic codes of two rows as loops inlined into chain_forward (the loops _row_vv runs: one
+    IEEE operation per element, so the same bits) -- a call of a kernel costs ~30 ns a block. False otherwise."""
+    n = out.shape[0]
+    if code == ADD:
+        for i in range(n):
+            out[i] = a[i] + b[i]
+    elif code == SUBTRACT:
+        for i in range(n):
+            out[i] = a[i] - b[i]
+    elif code == MULTIPLY:
+        for i in range(n):
+            out[i] = a[i] * b[i]
+    elif code == DIVIDE:
+        for i in range(n):
+            out[i] = a[i] / b[i]
+    else:
+        return False
+    return True
+
+
+@kernel(inline="always")
+def _chain_arith_vs(code, scalar_first, x, s, out):
+    """The arithmetic codes with a scalar, inlined (the loops of _row_vs); False for the other codes."""
+    n = out.shape[0]
+    c = out.dtype.type(s)
+    if code == ADD:
+        for i in range(n):
+            out[i] = x[i] + c
+    elif code == MULTIPLY:
+        for i in range(n):
+            out[i] = x[i] * c
+    elif code == SUBTRACT and not scalar_first:
+        for i in range(n):
+            out[i] = x[i] - c
+    elif code == SUBTRACT:
+        for i in range(n):
+            out[i] = c - x[i]
+    else:
+        return False
+    return True
 
 
 @kernel
@@ -891,16 +921,39 @@ def chain_forward(n_ops, op0, op1, op2, op3, op4, op5, op6, op7, s0, s1, s2, s3,
             op = _pick_op(i, op0, op1, op2, op3, op4, op5, op6, op7)
             kind = op & 3
             code = (op >> 2) & 63
-            src = _chain_row((op >> 8) & 15, x0, x1, x2, x3, regs, lo, hi)
+            # Operands picked inline: a helper function returning the slice cost ~50 ns an instruction a block.
+            k = (op >> 8) & 15
+            if k == 0:
+                src = x0[lo:hi]
+            elif k == 1:
+                src = x1[lo:hi]
+            elif k == 2:
+                src = x2[lo:hi]
+            elif k == 3:
+                src = x3[lo:hi]
+            else:
+                src = regs[k - CHAIN_INPUTS, :m]
             dst = out[lo:hi] if i == n_ops - 1 else regs[(op >> 16) & 15, :m]
             if kind == CHAIN_UNARY:
                 unary_forward(code, src, dst)
             elif kind == CHAIN_BINARY:
-                other = _chain_row((op >> 12) & 15, x0, x1, x2, x3, regs, lo, hi)
-                _binary_row(code, src, 0, 1, other, 0, 1, dst, 0, m)
+                k = (op >> 12) & 15
+                if k == 0:
+                    other = x0[lo:hi]
+                elif k == 1:
+                    other = x1[lo:hi]
+                elif k == 2:
+                    other = x2[lo:hi]
+                elif k == 3:
+                    other = x3[lo:hi]
+                else:
+                    other = regs[k - CHAIN_INPUTS, :m]
+                if not _chain_arith_vv(code, src, other, dst):
+                    _binary_row(code, src, 0, 1, other, 0, 1, dst, 0, m)
             else:
                 s = _pick_scalar(i, s0, s1, s2, s3, s4, s5, s6, s7)
-                scalar_forward(code, src, s, kind == CHAIN_SCALAR_FIRST, dst)
+                if not _chain_arith_vs(code, kind == CHAIN_SCALAR_FIRST, src, s, dst):
+                    scalar_forward(code, src, s, kind == CHAIN_SCALAR_FIRST, dst)
 
 
 # ---------------------------------------------------------------------------------------------- where, clip
