@@ -878,7 +878,8 @@ def chain_forward(n_ops, op0, op1, op2, op3, op4, op5, op6, op7, s0, s1, s2, s3,
         r_i[lo:hi] = f_i(operands of i over [lo:hi])   (into regs[dst_i, :hi - lo], the last into out[lo:hi])
 
     with the same per-code loops as the separate kernels (unary_forward, scalar_forward, the same-shape path of
-    binary_forward), so every element equals, bit for bit, what the unfused calls give. x0..x3 are flat inputs of
+    binary_forward; the loops of + - * / written inline here, one IEEE operation an element as there), so every
+    element equals, bit for bit, what the unfused calls give. x0..x3 are flat inputs of
     out's length (those no instruction reads may have any length: pass an empty array); regs (R, block) is the
     caller's scratch, 1 <= R <= CHAIN_MAX_REGS. An instruction may not write a register it reads. out may alias
     an input (every block reads its inputs before the last instruction writes that block of out)."""
