@@ -11,18 +11,29 @@
     the same chain written in NumPy on the same array: ns per element, best of the rounds (at least 5), and single
     ops to show where a chain's time goes. The target: not slower per element than NumPy.
 
-Measured (2-core machine shared with other jobs, defaults, one run): (a) Dense(relu) 104k samples/s, OpDense 93k
-(1.12x the time); (b) ns/element, predict vs NumPy in the same run:
-    tanh(2x+1)*exp(-x)      2.42 vs 1.06 (2.3x)    was 14.7 vs 1.09 (13.5x)
-    (x*x*0.5+3x-1)/(x*x+1)  1.44 vs 0.89 (1.6x)    was 1.48 vs 0.91
-    x*2+1                   0.58 vs 0.20 (3.0x)    was 0.53 vs 0.21
-    tanh(x)                 0.75 vs 0.17 (4.5x)    was 14.9 vs 0.19
-    exp(x)                  0.55 vs 0.33 (1.7x)    was 2.07 vs 0.33
-"was": before kernels/cpu/vmath.py, when elementwise.unary_forward called scalar libm tanh/exp (~14 and ~2 ns an
-element). vmath's vectorised versions compute float32 in float64 (8 lanes): exp 0.29 ns an element alone (NumPy
-0.33), tanh 0.45 (NumPy's float32 tanh, 0.16, is a native float32 kernel). What is left of every ratio is mostly
-predict's fixed cost: a model of the single op x*1.0 costs ~0.28 ns an element where the kernel itself takes 0.06
-(the input gathered into the step's buffers, the output copied out, ~0.07 each as memcpy), plus ~40 us a call.
+Measured (2-core machine shared with other jobs, defaults): (a) Dense(relu) 114k samples/s, OpDense 99k (1.15x the
+time); (b) ns/element, predict vs NumPy in the same run, at load ~1.5-2 (another agent working). "unfused": the same
+code with the fusion pass switched off (fuse_elementwise.fuse replaced by the identity), run alternately:
+                            fused, float32 tanh   unfused, f32 tanh    fused, tanh via f64  before (unfused, f64)
+    tanh(2x+1)*exp(-x)      1.38, 1.40 vs 0.91    1.57, 1.40 vs 0.97   1.62, 1.52 vs 0.91   1.77 vs 0.98 (1.81x)
+    (x*x*0.5+3x-1)/(x*x+1)  0.98, 1.08 vs 0.70    1.71, 1.44 vs 0.86   1.06, 0.96 vs 0.80   1.38 vs 0.81 (1.70x)
+    x*2+1 (one op: unfused) 0.49, 0.47 vs 0.17                                              0.41 vs 0.15
+    tanh(x)                 0.47, 0.46 vs 0.17                         0.75 vs 0.16         0.80 vs 0.16 (4.9x)
+    exp(x)                  0.59, 0.62 vs 0.32                         0.58 vs 0.33         0.57 vs 0.33
+The bench times a model's first predicts (best of 5): warm (40 predicts of one model, the compiled step) the two
+chains take 0.94 vs NumPy's 0.78 and 0.66 vs 0.56 -- 1.2x, where the ratios above are 1.4-1.5x.
+Fusion (nbkeras/models/fuse_elementwise.py) runs a chain of ops in a forward-only program as one
+elementwise.chain_forward call: blocks of 4096 values, each op one loop over the block, the intermediates in cache.
+vmath's float32 tanh now runs in float32 arithmetic (0.18 ns an element alone, NumPy 0.17; was 0.45 via float64).
+What is left (the issue's target, not slower than NumPy, is not met): (1) predict's fixed cost -- the input gathered
+into the step's buffers and the output copied out (~0.07 each, as memcpy), ~40 us a call, and the first calls' page
+faults; (2) in cache a fused op still reads and writes its block (~0.03-0.05 ns an element an op): only one loop
+per chain (every op of an element in registers) would go further.
+
+Earlier (before fusion, one run): tanh(2x+1)*exp(-x) 2.42 vs 1.06, was 14.7 vs 1.09 before kernels/cpu/vmath.py,
+when elementwise.unary_forward called scalar libm tanh/exp (~14 and ~2 ns an element). vmath's vectorised versions
+compute float32 in float64 (8 lanes): exp 0.29 ns an element alone (NumPy 0.33), tanh 0.45. A model of the single op
+x*1.0 costs ~0.28 ns an element where the kernel itself takes 0.06.
 """
 
 import argparse

@@ -14,6 +14,9 @@ views only, never int arrays. Backward sums each operand's gradient over the axe
 Ops with a Python scalar (``x * 2``, ``1 - x``, ``x ** 3``) use ``scalar_forward`` / ``scalar_backward``: the
 binary codes with one side a float, ``scalar_first`` saying which side.
 
+A chain of these ops (``tanh(2 x + 1) * exp(-x)``) runs as one blocked pass with ``chain_forward``: the same per-code
+loops over blocks of a few hundred elements, intermediates in a small scratch that stays in cache.
+
 Every kernel works for float32 and float64; integer and boolean results are stored as floats (0.0 / 1.0), as
 every buffer of a model is. ``out`` may alias ``x`` in the unary and scalar kernels.
 """
@@ -740,6 +743,218 @@ def scalar_backward(code, x, s, scalar_first, y, dy, dx):
     else:
         for i in range(n):
             dx[i] = t(dy[i] * _slope_a(code, x[i], c, y[i]))
+
+
+# ---------------------------------------------------------------------------------------------- fused chains
+# An elementwise chain (``tanh(2 x + 1) * exp(-x)``) as one pass: ``chain_forward`` runs up to CHAIN_MAX_OPS
+# instructions block by block, so each value is read from memory once and the intermediates stay in cache.
+#
+# Instruction word:  op = kind | code << 2 | a << 8 | b << 12 | dst << 16   (``chain_op`` builds one)
+#   kind  CHAIN_UNARY         r = f(A)        f a unary code        (unary_forward)
+#         CHAIN_SCALAR        r = f(A, s)     f a binary code       (scalar_forward, scalar_first False)
+#         CHAIN_SCALAR_FIRST  r = f(s, A)                           (scalar_forward, scalar_first True)
+#         CHAIN_BINARY        r = f(A, B)     same-length operands  (binary_forward without broadcasting)
+#   a, b  operands: 0..3 the inputs x0..x3, 4 + k register k (regs[k]); b only for CHAIN_BINARY (else 0)
+#   dst   the register r is written to (0..CHAIN_MAX_REGS-1); the last instruction writes ``out`` (dst ignored)
+#   s     instruction i's scalar is s_i (ignored by unary and binary instructions)
+CHAIN_UNARY = 0
+CHAIN_SCALAR = 1
+CHAIN_SCALAR_FIRST = 2
+CHAIN_BINARY = 3
+CHAIN_INPUTS = 4
+CHAIN_MAX_OPS = 8
+CHAIN_MAX_REGS = 8
+
+
+def chain_op(kind, code, a, b=0, dst=0):
+    """One instruction word of ``chain_forward`` (plain Python, for the callers that build chains)."""
+    if not (0 <= kind < 4 and 0 <= code < 64 and 0 <= a < CHAIN_INPUTS + CHAIN_MAX_REGS
+            and 0 <= b < CHAIN_INPUTS + CHAIN_MAX_REGS and 0 <= dst < CHAIN_MAX_REGS):
+        raise ValueError(f"chain_op: field out of range (kind={kind}, code={code}, a={a}, b={b}, dst={dst})")
+    return int(kind) | int(code) << 2 | int(a) << 8 | int(b) << 12 | int(dst) << 16
+
+
+@kernel(inline="always")
+def _pick_op(i, op0, op1, op2, op3, op4, op5, op6, op7):
+    if i == 0:
+        return op0
+    if i == 1:
+        return op1
+    if i == 2:
+        return op2
+    if i == 3:
+        return op3
+    if i == 4:
+        return op4
+    if i == 5:
+        return op5
+    if i == 6:
+        return op6
+    return op7
+
+
+@kernel(inline="always")
+def _pick_scalar(i, s0, s1, s2, s3, s4, s5, s6, s7):
+    if i == 0:
+        return s0
+    if i == 1:
+        return s1
+    if i == 2:
+        return s2
+    if i == 3:
+        return s3
+    if i == 4:
+        return s4
+    if i == 5:
+        return s5
+    if i == 6:
+        return s6
+    return s7
+
+
+@kernel
+def _chain_source_error(k, written, n_regs, n, n0, n1, n2, n3):
+    """0 when operand k can be read (an input of length n, or a register an earlier instruction wrote), else a
+    reason code: 1 an input of the wrong length, 2 a register out of range or not written yet."""
+    if k < CHAIN_INPUTS:
+        m = n0 if k == 0 else (n1 if k == 1 else (n2 if k == 2 else n3))
+        return 0 if m == n else 1
+    r = k - CHAIN_INPUTS
+    if r >= n_regs or (written >> r) & 1 == 0:
+        return 2
+    return 0
+
+
+@kernel(inline="always")
+def _chain_arith_vv(code, a, b, out):
+    """The four arithmetic codes of two rows as loops inlined into chain_forward (the loops _row_vv runs: one
+    IEEE operation per element, so the same bits) -- a call of a kernel costs ~30 ns a block. False otherwise."""
+    n = out.shape[0]
+    if code == ADD:
+        for i in range(n):
+            out[i] = a[i] + b[i]
+    elif code == SUBTRACT:
+        for i in range(n):
+            out[i] = a[i] - b[i]
+    elif code == MULTIPLY:
+        for i in range(n):
+            out[i] = a[i] * b[i]
+    elif code == DIVIDE:
+        for i in range(n):
+            out[i] = a[i] / b[i]
+    else:
+        return False
+    return True
+
+
+@kernel(inline="always")
+def _chain_arith_vs(code, scalar_first, x, s, out):
+    """The arithmetic codes with a scalar, inlined (the loops of _row_vs); False for the other codes."""
+    n = out.shape[0]
+    c = out.dtype.type(s)
+    if code == ADD:
+        for i in range(n):
+            out[i] = x[i] + c
+    elif code == MULTIPLY:
+        for i in range(n):
+            out[i] = x[i] * c
+    elif code == SUBTRACT and not scalar_first:
+        for i in range(n):
+            out[i] = x[i] - c
+    elif code == SUBTRACT:
+        for i in range(n):
+            out[i] = c - x[i]
+    else:
+        return False
+    return True
+
+
+@kernel
+def chain_forward(n_ops, op0, op1, op2, op3, op4, op5, op6, op7, s0, s1, s2, s3, s4, s5, s6, s7,
+                  x0, x1, x2, x3, out, regs):
+    """out = the last of ``n_ops`` elementwise instructions (words op0.., scalars s0..; the encoding is in the
+    comment above), run over blocks of ``regs.shape[1]`` elements: for each block [lo, hi), instruction i computes
+
+        r_i[lo:hi] = f_i(operands of i over [lo:hi])   (into regs[dst_i, :hi - lo], the last into out[lo:hi])
+
+    with the same per-code loops as the separate kernels (unary_forward, scalar_forward, the same-shape path of
+    binary_forward; the loops of + - * / written inline here, one IEEE operation an element as there), so every
+    element equals, bit for bit, what the unfused calls give. x0..x3 are flat inputs of
+    out's length (those no instruction reads may have any length: pass an empty array); regs (R, block) is the
+    caller's scratch, 1 <= R <= CHAIN_MAX_REGS. An instruction may not write a register it reads. out may alias
+    an input (every block reads its inputs before the last instruction writes that block of out)."""
+    n = out.shape[0]
+    n_regs = regs.shape[0]
+    block = regs.shape[1]
+    if n_ops < 1 or n_ops > CHAIN_MAX_OPS:
+        raise ValueError("chain_forward: n_ops must be in [1, 8]")
+    if n_regs < 1 or n_regs > CHAIN_MAX_REGS or block < 1:
+        raise ValueError("chain_forward: regs must be (R, block) with 1 <= R <= 8 and block >= 1")
+    written = 0
+    for i in range(n_ops):
+        op = _pick_op(i, op0, op1, op2, op3, op4, op5, op6, op7)
+        if op < 0 or op >= 1 << 20:
+            raise ValueError("chain_forward: an instruction word is out of range")
+        kind = op & 3
+        code = (op >> 2) & 63
+        a = (op >> 8) & 15
+        b = (op >> 12) & 15
+        d = (op >> 16) & 15
+        if (kind == CHAIN_UNARY and code >= N_UNARY) or (kind != CHAIN_UNARY and code >= N_BINARY):
+            raise ValueError("chain_forward: unknown code")
+        err = _chain_source_error(a, written, n_regs, n, x0.shape[0], x1.shape[0], x2.shape[0], x3.shape[0])
+        if kind == CHAIN_BINARY and err == 0:
+            err = _chain_source_error(b, written, n_regs, n, x0.shape[0], x1.shape[0], x2.shape[0], x3.shape[0])
+        if err == 1:
+            raise ValueError("chain_forward: an input an instruction reads does not have out's length")
+        if err == 2:
+            raise ValueError("chain_forward: an instruction reads a register that is out of range or not written")
+        if i < n_ops - 1:
+            if d >= n_regs:
+                raise ValueError("chain_forward: a destination register is out of range (regs has too few rows)")
+            if d + CHAIN_INPUTS == a or (kind == CHAIN_BINARY and d + CHAIN_INPUTS == b):
+                raise ValueError("chain_forward: an instruction writes a register it reads")
+            written |= 1 << d
+    for lo in range(0, n, block):
+        hi = min(lo + block, n)
+        m = hi - lo
+        for i in range(n_ops):
+            op = _pick_op(i, op0, op1, op2, op3, op4, op5, op6, op7)
+            kind = op & 3
+            code = (op >> 2) & 63
+            # Operands picked inline: a helper function returning the slice cost ~50 ns an instruction a block.
+            k = (op >> 8) & 15
+            if k == 0:
+                src = x0[lo:hi]
+            elif k == 1:
+                src = x1[lo:hi]
+            elif k == 2:
+                src = x2[lo:hi]
+            elif k == 3:
+                src = x3[lo:hi]
+            else:
+                src = regs[k - CHAIN_INPUTS, :m]
+            dst = out[lo:hi] if i == n_ops - 1 else regs[(op >> 16) & 15, :m]
+            if kind == CHAIN_UNARY:
+                unary_forward(code, src, dst)
+            elif kind == CHAIN_BINARY:
+                k = (op >> 12) & 15
+                if k == 0:
+                    other = x0[lo:hi]
+                elif k == 1:
+                    other = x1[lo:hi]
+                elif k == 2:
+                    other = x2[lo:hi]
+                elif k == 3:
+                    other = x3[lo:hi]
+                else:
+                    other = regs[k - CHAIN_INPUTS, :m]
+                if not _chain_arith_vv(code, src, other, dst):
+                    _binary_row(code, src, 0, 1, other, 0, 1, dst, 0, m)
+            else:
+                s = _pick_scalar(i, s0, s1, s2, s3, s4, s5, s6, s7)
+                if not _chain_arith_vs(code, kind == CHAIN_SCALAR_FIRST, src, s, dst):
+                    scalar_forward(code, src, s, kind == CHAIN_SCALAR_FIRST, dst)
 
 
 # ---------------------------------------------------------------------------------------------- where, clip

@@ -21,7 +21,8 @@ element, where NumPy's SIMD loops take ~0.3. These are written in plain arithmet
 * softplus(x) = max(x, 0) + log1p(exp(-|x|)).
 
 float32 arrays are computed in float64 with shorter polynomials and rounded once at the store, so their results
-are within an ulp; float64 results are within a few ulp (tests/kernels/test_vmath.py states and asserts the
+are within an ulp -- but for tanh, computed in float32 arithmetic (``_tanh32f``: 16 lanes instead of 8, 0.18 ns an
+element instead of 0.45, like NumPy's float32 tanh; within 3 ulp); float64 results are within a few ulp (tests/kernels/test_vmath.py states and asserts the
 maxima). Every scalar function here is branch-free (selects only) and inlined into its caller's loop, so a loop
 ``out[i] = _tanh64(x[i])`` vectorises whole; the array functions run one such loop, with a separate one for
 out = x (LLVM's runtime overlap check would send an in-place call to the scalar loop). Strided views work (slower).
@@ -71,7 +72,33 @@ if policy.DISABLE_JIT:
 
     def _i2f(k):
         return np.array(int(k) & 0xFFFFFFFFFFFFFFFF, np.uint64).view(np.float64)[()]
+
+    def _f2i32(v):
+        return int(np.array(v, np.float32).view(np.int32))
+
+    def _i2f32(k):
+        return np.array(int(k) & 0xFFFFFFFF, np.uint32).view(np.float32)[()]
 else:
+    @intrinsic
+    def _f2i32(typingctx, v):
+        """The bits of a float32 as an int32."""
+        if v != types.float32:
+            return None
+
+        def codegen(context, builder, sig, args):
+            return builder.bitcast(args[0], ir.IntType(32))
+        return types.int32(types.float32), codegen
+
+    @intrinsic
+    def _i2f32(typingctx, k):
+        """An integer's low 32 bits as a float32."""
+        if not isinstance(k, types.Integer):
+            return None
+
+        def codegen(context, builder, sig, args):
+            return builder.bitcast(context.cast(builder, args[0], k, types.int32), ir.FloatType())
+        return types.float32(k), codegen
+
     @intrinsic
     def _f2i(typingctx, v):
         """The bits of a float64 as an int64."""
@@ -323,6 +350,34 @@ def _tanh32(v):
     return math.copysign(e / (e + 2.0), v)
 
 
+# float32 constants of the native float32 tanh (numba keeps a NumPy float32 global a float32 constant)
+_F32_TWO = np.float32(2.0)
+_F32_ONE = np.float32(1.0)
+_F32_CLAMP = np.float32(9.5)
+_F32_LOG2E = np.float32(_LOG2E)
+_F32_SHIFT = np.float32(12582912.0)  # 1.5 * 2^23: v + it rounds v to an integer, kept in the low mantissa bits
+_F32_SHIFT_BITS = np.int32(0x4B400000)
+_F32_LN2_HI = np.float32(0.693145751953125)  # ln 2 to 16 bits: k * hi is exact for k <= 28
+_F32_LN2_LO = np.float32(_LN2 - 0.693145751953125)
+_F32_E2, _F32_E3, _F32_E4, _F32_E5, _F32_E6, _F32_E7 = (np.float32(1.0 / math.factorial(k)) for k in range(2, 8))
+
+
+@_vfunc
+def _tanh32f(v):
+    """tanh of a float32 in float32 arithmetic (twice the lanes of _tanh32's float64; 2.3 ulp where _tanh32 is
+    correctly rounded): 2|v| clamped to 19 = k ln2 + r (ln2 in two parts, |r| <= ln2 / 2, 0 <= k <= 28),
+    e^r - 1 by its Taylor polynomial to r^7, e^2|v| - 1 = 2^k em + (2^k - 1), tanh = sign(v) e / (e + 2)."""
+    a = abs(v)
+    a = _F32_TWO * (_F32_CLAMP if a > _F32_CLAMP else a)
+    t = a * _F32_LOG2E + _F32_SHIFT
+    kd = t - _F32_SHIFT
+    r = (a - kd * _F32_LN2_HI) - kd * _F32_LN2_LO
+    em = r + r * r * (_F32_E2 + r * (_F32_E3 + r * (_F32_E4 + r * (_F32_E5 + r * (_F32_E6 + r * _F32_E7)))))
+    sc = _i2f32(((_f2i32(t) - _F32_SHIFT_BITS) + 127) << 23)
+    e = em * sc + (sc - _F32_ONE)
+    return math.copysign(e / (e + _F32_TWO), v)
+
+
 @_vfunc
 def _sigmoid64(v):
     e = _exp64(-abs(v))
@@ -524,10 +579,10 @@ def tanh(x, out):
                 out[i] = t(_tanh64(np.float64(x[i])))
     elif _same(x, out):
         for i in range(n):
-            out[i] = t(_tanh32(np.float64(out[i])))
+            out[i] = t(_tanh32f(np.float32(out[i])))
     else:
         for i in range(n):
-            out[i] = t(_tanh32(np.float64(x[i])))
+            out[i] = t(_tanh32f(np.float32(x[i])))
 
 
 @_vfunc(inline="never")

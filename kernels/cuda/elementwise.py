@@ -35,6 +35,12 @@ from ..cpu.elementwise import (
     ARCTAN2,
     ARCTANH,
     CEIL,
+    CHAIN_BINARY,
+    CHAIN_INPUTS,
+    CHAIN_MAX_OPS,
+    CHAIN_MAX_REGS,
+    CHAIN_SCALAR_FIRST,
+    CHAIN_UNARY,
     COPY,
     COS,
     COSH,
@@ -199,7 +205,7 @@ def _unary_f(code, v):
     if code == RELU:
         return v if v > 0 else (v if math.isnan(v) else 0.0)
     if code == SOFTPLUS:
-        return max(v, 0.0) + math.log1p(math.exp(-abs(v))) if not math.isnan(v) else v
+        return (v if v > 0.0 else 0.0) + math.log1p(math.exp(-abs(v))) if not math.isnan(v) else v
     if code == LOG2:
         return math.log(v) / _LN2 if v > 0 else (-math.inf if v == 0 else math.nan)
     if code == LOG10:
@@ -702,6 +708,113 @@ def scalar_backward(code, x, s, scalar_first, y, dy, dx):
         raise ValueError("scalar_backward: x, y, dy and dx must have the same length")
     if n:
         _scalar_backward[_launch.grid(n)](int(code), x, dx.dtype.type(s), bool(scalar_first), y, dy, dx)
+
+
+# ---------------------------------------------------------------------------------------------- fused chains
+@device
+def _pick(i, v0, v1, v2, v3, v4, v5, v6, v7):
+    if i == 0:
+        return v0
+    if i == 1:
+        return v1
+    if i == 2:
+        return v2
+    if i == 3:
+        return v3
+    if i == 4:
+        return v4
+    if i == 5:
+        return v5
+    if i == 6:
+        return v6
+    return v7
+
+
+@device
+def _chain_value(k, t, x0, x1, x2, x3, r):
+    if k == 0:
+        return x0[t]
+    if k == 1:
+        return x1[t]
+    if k == 2:
+        return x2[t]
+    if k == 3:
+        return x3[t]
+    return r[k - CHAIN_INPUTS]
+
+
+@kernel(_sig(_I, *(_I,) * CHAIN_MAX_OPS, *("F",) * CHAIN_MAX_OPS, _V, _V, _V, _V, _V))
+def _chain_forward(n_ops, op0, op1, op2, op3, op4, op5, op6, op7, s0, s1, s2, s3, s4, s5, s6, s7,
+                   x0, x1, x2, x3, out):
+    t = cuda.grid(1)
+    if t >= out.shape[0]:
+        return
+    r = cuda.local.array(CHAIN_MAX_REGS, dtype=out.dtype)
+    for i in range(n_ops):
+        op = _pick(i, op0, op1, op2, op3, op4, op5, op6, op7)
+        kind = op & 3
+        code = (op >> 2) & 63
+        v = _chain_value((op >> 8) & 15, t, x0, x1, x2, x3, r)
+        if kind == CHAIN_UNARY:
+            y = _unary_f(code, v)
+        elif kind == CHAIN_BINARY:
+            y = _binary_f(code, v, _chain_value((op >> 12) & 15, t, x0, x1, x2, x3, r))
+        else:
+            c = _pick(i, s0, s1, s2, s3, s4, s5, s6, s7)
+            if code == POWER and c == 2.0 and kind != CHAIN_SCALAR_FIRST:
+                y = v * v
+            elif kind == CHAIN_SCALAR_FIRST:
+                y = _binary_f(code, c, v)
+            else:
+                y = _binary_f(code, v, c)
+        if i == n_ops - 1:
+            out[t] = y
+        else:
+            r[(op >> 16) & 15] = y
+
+
+def chain_forward(n_ops, op0, op1, op2, op3, op4, op5, op6, op7, s0, s1, s2, s3, s4, s5, s6, s7,
+                  x0, x1, x2, x3, out, regs):
+    """out = a chain of up to 8 elementwise instructions, as kernels.cpu.elementwise.chain_forward (same words,
+    same checks): one thread per element runs the whole chain, its registers in local memory (each value rounded
+    to out's dtype when stored, as the CPU's register rows are); ``regs`` is only checked (its rows bound the
+    register numbers), the device needs no scratch. Inputs no instruction reads are replaced by a dummy."""
+    n = out.shape[0]
+    ops = (op0, op1, op2, op3, op4, op5, op6, op7)
+    n_regs, block = regs.shape
+    if n_ops < 1 or n_ops > CHAIN_MAX_OPS:
+        raise ValueError("chain_forward: n_ops must be in [1, 8]")
+    if n_regs < 1 or n_regs > CHAIN_MAX_REGS or block < 1:
+        raise ValueError("chain_forward: regs must be (R, block) with 1 <= R <= 8 and block >= 1")
+    lengths = [x.shape[0] for x in (x0, x1, x2, x3)]
+    written, used = 0, set()
+    for i in range(n_ops):
+        op = int(ops[i])
+        if op < 0 or op >= 1 << 20:
+            raise ValueError("chain_forward: an instruction word is out of range")
+        kind, code, a, b, d = op & 3, (op >> 2) & 63, (op >> 8) & 15, (op >> 12) & 15, (op >> 16) & 15
+        if code >= (N_UNARY if kind == CHAIN_UNARY else N_BINARY):
+            raise ValueError("chain_forward: unknown code")
+        for k in ((a, b) if kind == CHAIN_BINARY else (a,)):
+            if k < CHAIN_INPUTS:
+                if lengths[k] != n:
+                    raise ValueError("chain_forward: an input an instruction reads does not have out's length")
+                used.add(k)
+            elif k - CHAIN_INPUTS >= n_regs or not (written >> (k - CHAIN_INPUTS)) & 1:
+                raise ValueError("chain_forward: an instruction reads a register that is out of range or not "
+                                 "written")
+        if i < n_ops - 1:
+            if d >= n_regs:
+                raise ValueError("chain_forward: a destination register is out of range (regs has too few rows)")
+            if d + CHAIN_INPUTS == a or (kind == CHAIN_BINARY and d + CHAIN_INPUTS == b):
+                raise ValueError("chain_forward: an instruction writes a register it reads")
+            written |= 1 << d
+    if n == 0:
+        return
+    xs = [x if k in used else _or_dummy(out[:0], 1) for k, x in enumerate((x0, x1, x2, x3))]
+    t = out.dtype.type
+    _chain_forward[_launch.grid(n)](int(n_ops), *(int(o) for o in ops), *(t(s) for s in (s0, s1, s2, s3, s4, s5,
+                                                                                      s6, s7)), *xs, out)
 
 
 # ---------------------------------------------------------------------------------------------- where, clip

@@ -21,7 +21,7 @@ liveness: a buffer whose last reader has run is reused by later buffers, so memo
 import math
 
 from ..kernels.cpu.step import MEAN_WITH_SAMPLE_WEIGHT, SUM, SUM_OVER_BATCH_SIZE
-from . import fusion
+from . import fuse_conv_pool, fuse_elementwise
 
 _REDUCTION_CODES = {"sum_over_batch_size": SUM_OVER_BATCH_SIZE, "sum": SUM,
                     "mean_with_sample_weight": MEAN_WITH_SAMPLE_WEIGHT, "mean": SUM_OVER_BATCH_SIZE}
@@ -359,9 +359,11 @@ def build(graph, outputs=(), optimizer=None, is_trainable=lambda var: False, inp
     layers = _layers_of(graph.nodes)
     activity = _activity_penalties(graph.nodes)
     graph, remap = flatten(graph)
-    graph = fusion.fuse(graph)
+    graph = fuse_conv_pool.fuse(graph)
     b.layers = layers
     b.activity = [(remap.get(id(t), t), f) for t, f in activity]
+    if optimizer is None:  # no backward reads the intermediates: fuse elementwise chains (fuse_elementwise.py)
+        graph = fuse_elementwise.fuse(graph, fuse_elementwise.protected_tensors(graph, [t for t, _ in b.activity]))
     fbuf = {}
     for i, t in enumerate(graph.inputs):
         buf = b.buffer("x", width(t))

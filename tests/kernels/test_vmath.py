@@ -5,8 +5,9 @@ strided views, in-place use and lengths around the block size.
 
 Max errors measured over ~360k points per function (random over the whole range, near zero, log-uniform
 magnitudes, the special values): float64 exp 0.82, expm1 1.73, log 1.88, log1p 2.33, tanh 2.47, sigmoid 2.28,
-softplus 2.67 ulp; float32 all 0.50 ulp (computed in float64, rounded once: correctly rounded but for rare ties).
-Asserted: float64 exp 2, sigmoid 4, the others 3 ulp; float32 1 ulp.
+softplus 2.67 ulp; float32 all 0.50 ulp (computed in float64, rounded once: correctly rounded but for rare ties)
+except tanh, computed in float32 arithmetic: 2.3 ulp (NumPy's float32 tanh: 1.4).
+Asserted: float64 exp 2, sigmoid 4, the others 3 ulp; float32 1 ulp, tanh 3.
 """
 
 import math
@@ -33,6 +34,7 @@ FUNCS = {
     "softplus": (lambda x: np.logaddexp(LD(0), x), 3, (-760.0, 760.0)),
 }
 F32_BOUND = 1.0
+F32_BOUNDS = {"tanh": 3.0}  # computed in float32 arithmetic (the others in float64, rounded once)
 
 
 def run(name, x):
@@ -65,7 +67,7 @@ def check(name, x, dtype):
     x = np.asarray(x, dtype)
     got = run(name, x)
     err = ulp_error(got, reference(name, x), dtype)
-    bound = FUNCS[name][1] if dtype == np.float64 else F32_BOUND
+    bound = FUNCS[name][1] if dtype == np.float64 else F32_BOUNDS.get(name, F32_BOUND)
     worst = int(np.argmax(err)) if err.size else 0
     assert err.size == 0 or err[worst] <= bound, (name, dtype, x[worst], got[worst], err[worst])
 
@@ -162,4 +164,5 @@ def test_lengths_strides_and_in_place(name, n):
     x32 = x.astype(np.float32)
     o32 = np.empty_like(x32)
     getattr(vmath, name)(x32, o32)
-    np.testing.assert_allclose(o32, run(name, x32.astype(np.float64)), rtol=1.2e-7)  # rounded once
+    rtol = 1.2e-7 * (F32_BOUNDS.get(name, F32_BOUND) + 0.5)  # rounded once, or (tanh) float32 arithmetic
+    np.testing.assert_allclose(o32, run(name, x32.astype(np.float64)), rtol=rtol)

@@ -244,3 +244,33 @@ def test_bad_shapes_raise():
         G.one_hot_forward(d(2, 3), d(2, 4, 2))
     with pytest.raises(ValueError, match="clip_backward"):
         G.clip_backward(d(3), 0.0, 1.0, d(3), d(2))
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_chain_matches_cpu(dtype):
+    C = E.chain_op
+    rng = np.random.default_rng(7)
+    n = 45
+    x0, x1 = rng.uniform(0.5, 2.0, n).astype(dtype), rng.uniform(-2.0, 2.0, n).astype(dtype)
+    empty = np.empty(0, dtype)
+    words = [C(E.CHAIN_SCALAR, E.MULTIPLY, 0, dst=0), C(E.CHAIN_SCALAR, E.ADD, 4, dst=1),
+             C(E.CHAIN_UNARY, E.TANH, 5, dst=0), C(E.CHAIN_UNARY, E.NEG, 1, dst=1), C(E.CHAIN_UNARY, E.EXP, 5, dst=2),
+             C(E.CHAIN_BINARY, E.MULTIPLY, 4, 6, dst=1), C(E.CHAIN_SCALAR_FIRST, E.DIVIDE, 5, dst=0),
+             C(E.CHAIN_SCALAR, E.POWER, 4)]
+    scalars = [2.0, 1.0, 0.0, 0.0, 0.0, 0.0, 3.0, 2.0]
+    (out,) = arrays(rng, dtype, n)
+    regs = np.zeros((3, 16), dtype)
+    check_twin("elementwise.chain_forward", 8, *words, *scalars, x0, x1, empty, empty, out, regs, ignore=(22,))
+    short = words[:2] + [0] * 6  # a shorter chain: the unused words and inputs are ignored
+    check_twin("elementwise.chain_forward", 2, *short, *scalars, x0, empty, empty, empty, out, regs, ignore=(22,))
+
+
+def test_chain_bad_arguments_match_cpu():
+    x, out, regs = np.ones(4), np.zeros(4), np.zeros((2, 4))
+    C = E.chain_op
+    for n_ops, words, xs, match in [(9, [0] * 8, (x, x, x, x), "n_ops"), (1, [C(0, 60, 0)] + [0] * 7, (x, x, x, x),
+                                    "unknown code"), (1, [C(0, 0, 1)] + [0] * 7, (x, np.ones(3), x, x), "length"),
+                                    (2, [C(0, 0, 0, dst=3), C(0, 0, 7)] + [0] * 6, (x, x, x, x), "destination")]:
+        for mod in (E, G):
+            with pytest.raises(ValueError, match="chain_forward: .*" + match):
+                mod.chain_forward(n_ops, *words, *[0.0] * 8, *xs, out, regs)
