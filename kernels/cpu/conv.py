@@ -73,7 +73,7 @@ lost (an empty parallel region costs ~45 us with the passive wait policy, and th
 
 Convolution + max pooling (``conv2d_max_pool2d_forward`` / ``_backward``: a convolution, linear or with the plain
 relu, whose output only a max pooling with windows equal to its strides and no padding reads; the Program fuses
-such pairs, see nbkeras/models/fusion.py). Per chunk of images, the convolution output z goes into the chunk's
+such pairs, see nbkeras/models/fuse_conv_pool.py). Per chunk of images, the convolution output z goes into the chunk's
 slice of ``cols`` after its patches and is pooled there (max_pool2d_forward on the chunk); backward, the pooled
 gradient (masked by pooled > 0 under relu: a pooled value is relu(z) at its argmax) is scattered into that slice
 by max_pool2d_backward and feeds the same products as conv2d_backward. z and dz never reach memory whole. W3's

@@ -1,4 +1,5 @@
-"""Fusions of layer calls, applied to the flattened graph before a Program is described.
+"""Fusing a convolution with the max pooling that reads it, applied to the flattened graph before a Program is
+described (elementwise op chains: fuse_elementwise.py).
 
 A convolution followed by a max pooling is the opening of most small CNNs, and between them sits the largest
 tensor of the model: W3's first convolution writes 64x26x26x32 float32 values (5.5 MB) that the pooling reads

@@ -1,4 +1,4 @@
-"""Fused layer calls (nbkeras/models/fusion.py): a Conv -> MaxPooling pair runs as one kernel call per direction
+"""Fused layer calls (nbkeras/models/fuse_conv_pool.py): a Conv -> MaxPooling pair runs as one kernel call per direction
 when nothing else needs the tensor between them, and gives the numbers of the unfused pair."""
 
 import numpy as np
@@ -6,7 +6,7 @@ import pytest
 from support.layer_test import check_description, floatx
 
 import nbkeras as keras
-from nbkeras.models import fusion
+from nbkeras.models import fuse_conv_pool as fusion
 
 L = keras.layers
 
