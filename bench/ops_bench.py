@@ -20,8 +20,11 @@ code with the fusion pass switched off (fuse_elementwise.fuse replaced by the id
     x*2+1 (one op: unfused) 0.49, 0.47 vs 0.17                                              0.41 vs 0.15
     tanh(x)                 0.47, 0.46 vs 0.17                         0.75 vs 0.16         0.80 vs 0.16 (4.9x)
     exp(x)                  0.59, 0.62 vs 0.32                         0.58 vs 0.33         0.57 vs 0.33
-The bench times a model's first predicts (best of 5): warm (40 predicts of one model, the compiled step) the two
-chains take 0.94 vs NumPy's 0.78 and 0.66 vs 0.56 -- 1.2x, where the ratios above are 1.4-1.5x.
+Those rows timed a model's first predicts, partly on the eager interpreter while the step compiled. The bench now
+waits for the compiled step before timing (steady state, as NumPy's): 2026-11-30, load ~1, best of 10:
+tanh(2x+1)*exp(-x) 1.29 vs 1.01 (1.28x), (x*x*0.5+3x-1)/(x*x+1) 0.86 vs 0.82 (1.05x), x*2+1 0.43 vs 0.20,
+tanh 0.45 vs 0.17, exp 0.61 vs 0.35. x*2+1 split (/tmp-style script, engine.predict with a preallocated output):
+gather + chain + copy 0.26 ns an element, of which the input gather and the output copy are ~0.07 each.
 Fusion (nbkeras/models/fuse_elementwise.py) runs a chain of ops in a forward-only program as one
 elementwise.chain_forward call: blocks of 4096 values, each op one loop over the block, the intermediates in cache.
 vmath's float32 tanh now runs in float32 arithmetic (0.18 ns an element alone, NumPy 0.17; was 0.45 via float64).
@@ -109,7 +112,13 @@ def bench_chains(size, rounds):
     for name, chain in CHAINS.items():
         inp = keras.Input((cols,))
         model = keras.Model(inp, chain(ops, inp))
-        got = model.predict(x, batch_size=rows, verbose=0)  # warm-up and compile
+        got = model.predict(x, batch_size=rows, verbose=0)  # warm-up: runs eagerly, starts the step's compilation
+        # Wait for the compiled step (a new model structure first runs on the eager interpreter while its step
+        # compiles in the background), so that the rounds time the steady state, as NumPy's are.
+        waiter = getattr(model._inference_engine(), "_function", None)
+        if waiter is not None:
+            waiter()
+        model.predict(x, batch_size=rows, verbose=0)
         want = chain(np, x)
         np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5)
         t_model, t_np = [], []
