@@ -23,7 +23,7 @@ code with the fusion pass switched off (fuse_elementwise.fuse replaced by the id
 Those rows timed a model's first predicts, partly on the eager interpreter while the step compiled. The bench now
 waits for the compiled step before timing (steady state, as NumPy's): 2026-11-30, load ~1, best of 10:
 tanh(2x+1)*exp(-x) 1.29 vs 1.01 (1.28x), (x*x*0.5+3x-1)/(x*x+1) 0.86 vs 0.82 (1.05x), x*2+1 0.43 vs 0.20,
-tanh 0.45 vs 0.17, exp 0.61 vs 0.35. x*2+1 split (/tmp-style script, engine.predict with a preallocated output):
+tanh 0.45 vs 0.17, exp 0.61 vs 0.35. x*2+1 taken apart (the engine's predict timed alone, output preallocated):
 gather + chain + copy 0.26 ns an element, of which the input gather and the output copy are ~0.07 each.
 Fusion (nbkeras/models/fuse_elementwise.py) runs a chain of ops in a forward-only program as one
 elementwise.chain_forward call: blocks of 4096 values, each op one loop over the block, the intermediates in cache.
