@@ -357,32 +357,19 @@ def _im2col_taps(x, ct, n0, m, c0, kh, kw, oh, ow, sh, sw, pt, pl, dh, dw):
 
 
 @kernel
-def _patches_times(x, cols, n0, m, c0, cg, kh, kw, oh, ow, sh, sw, pt, pl, dh, dw, k, beta, out):
-    """out = beta * out + patches @ k for images n0 .. n0 + m - 1 and input channels c0 .. c0 + cg - 1 (one group),
-    the patches built in ``cols``: row-major by _im2col, or tap-major by _im2col_taps for one channel."""
+def _patches_product(x, cols, n0, m, c0, cg, kh, kw, oh, ow, sh, sw, pt, pl, dh, dw, b, beta, out, gradient):
+    """For images n0 .. n0 + m - 1 and input channels c0 .. c0 + cg - 1 (one group), with the patch matrix P built
+    in ``cols`` (row-major by _im2col, or tap-major by _im2col_taps for one channel):
+    out = beta * out + P @ b (the forward's product), or with ``gradient`` out = beta * out + P^T @ b (the kernel
+    gradient's). Which operand GEMM reads transposed follows from the layout and the product."""
     rows, kdim = m * oh * ow, kh * kw * cg
     if cg == 1:
-        ct = cols[:rows * kdim].reshape(kdim, rows)
-        _im2col_taps(x, ct, n0, m, c0, kh, kw, oh, ow, sh, sw, pt, pl, dh, dw)
-        gemm(True, False, 1.0, ct, k, beta, out)
+        p = cols[:rows * kdim].reshape(kdim, rows)
+        _im2col_taps(x, p, n0, m, c0, kh, kw, oh, ow, sh, sw, pt, pl, dh, dw)
     else:
-        c2 = cols[:rows * kdim].reshape(rows, kdim)
-        _im2col(x, c2, n0, m, c0, cg, kh, kw, oh, ow, sh, sw, pt, pl, dh, dw)
-        gemm(False, False, 1.0, c2, k, beta, out)
-
-
-@kernel
-def _patches_t_times(x, cols, n0, m, c0, cg, kh, kw, oh, ow, sh, sw, pt, pl, dh, dw, d, beta, dk):
-    """dk = beta * dk + patches^T @ d (the kernel gradient's product), the patches built as in _patches_times."""
-    rows, kdim = m * oh * ow, kh * kw * cg
-    if cg == 1:
-        ct = cols[:rows * kdim].reshape(kdim, rows)
-        _im2col_taps(x, ct, n0, m, c0, kh, kw, oh, ow, sh, sw, pt, pl, dh, dw)
-        gemm(False, False, 1.0, ct, d, beta, dk)
-    else:
-        c2 = cols[:rows * kdim].reshape(rows, kdim)
-        _im2col(x, c2, n0, m, c0, cg, kh, kw, oh, ow, sh, sw, pt, pl, dh, dw)
-        gemm(True, False, 1.0, c2, d, beta, dk)
+        p = cols[:rows * kdim].reshape(rows, kdim)
+        _im2col(x, p, n0, m, c0, cg, kh, kw, oh, ow, sh, sw, pt, pl, dh, dw)
+    gemm((cg == 1) != gradient, False, 1.0, p, b, beta, out)
 
 
 @kernel
@@ -435,8 +422,9 @@ def _forward_range(x, k2, bias, o2, cols, i0, i1, kh, kw, cg, oh, ow, sh, sw, pt
         if bias.size != 0:
             _start(ob, bias)
         for g in range(groups):
-            _patches_times(x, cols, n0, m, g * cg, cg, kh, kw, oh, ow, sh, sw, pt, pl, dh, dw,
-                           k2[:, g * fg:(g + 1) * fg], 1.0 if bias.size != 0 else 0.0, ob[:, g * fg:(g + 1) * fg])
+            _patches_product(x, cols, n0, m, g * cg, cg, kh, kw, oh, ow, sh, sw, pt, pl, dh, dw,
+                             k2[:, g * fg:(g + 1) * fg], 1.0 if bias.size != 0 else 0.0, ob[:, g * fg:(g + 1) * fg],
+                             False)
         if relu:
             _relu_in_place(o2.reshape(-1)[n0 * rows * f:(n0 + m) * rows * f])
 
@@ -495,8 +483,8 @@ def _kernel_grad_range(x, d2, k2, cols, i0, i1, beta, kh, kw, cg, oh, ow, sh, sw
         if db.size != 0:
             _channel_sums(d2[n0 * rows:(n0 + m) * rows], db, True)
         for g in range(groups):
-            _patches_t_times(x, cols, n0, m, g * cg, cg, kh, kw, oh, ow, sh, sw, pt, pl, dh, dw,
-                             d2[n0 * rows:(n0 + m) * rows, g * fg:(g + 1) * fg], b, k2[:, g * fg:(g + 1) * fg])
+            _patches_product(x, cols, n0, m, g * cg, cg, kh, kw, oh, ow, sh, sw, pt, pl, dh, dw,
+                             d2[n0 * rows:(n0 + m) * rows, g * fg:(g + 1) * fg], b, k2[:, g * fg:(g + 1) * fg], True)
 
 
 @kernel(parallel=True)
@@ -801,8 +789,9 @@ def _conv_pool_forward_range(x, k2, bias, pooled, argmax, cols, i0, i1, kh, kw, 
         if bias.size != 0:
             _start(z2, bias)
         for g in range(groups):
-            _patches_times(x, cols, n0, m, g * cg, cg, kh, kw, oh, ow, sh, sw, pt, pl, dh, dw,
-                           k2[:, g * fg:(g + 1) * fg], 1.0 if bias.size != 0 else 0.0, z2[:, g * fg:(g + 1) * fg])
+            _patches_product(x, cols, n0, m, g * cg, cg, kh, kw, oh, ow, sh, sw, pt, pl, dh, dw,
+                             k2[:, g * fg:(g + 1) * fg], 1.0 if bias.size != 0 else 0.0, z2[:, g * fg:(g + 1) * fg],
+                             False)
         if relu:
             _relu_in_place(z)
         max_pool2d_forward(z.reshape(m, oh, ow, f), pooled[n0:n0 + m], argmax[n0:n0 + m], ph, pw, ph, pw, 0, 0)
@@ -908,8 +897,8 @@ def _conv_pool_backward_range(x, k2, pooled, argmax, dpooled, dx, dk2, db, cols,
             _channel_sums(z2, db, True)
         b = beta if n0 == i0 else 1.0
         for g in range(groups):
-            _patches_t_times(x, cols, n0, m, g * cg, cg, kh, kw, oh, ow, sh, sw, pt, pl, dh, dw,
-                             z2[:, g * fg:(g + 1) * fg], b, dk2[:, g * fg:(g + 1) * fg])
+            _patches_product(x, cols, n0, m, g * cg, cg, kh, kw, oh, ow, sh, sw, pt, pl, dh, dw,
+                             z2[:, g * fg:(g + 1) * fg], b, dk2[:, g * fg:(g + 1) * fg], True)
         if dx.size != 0:
             dx[n0:n0 + m] = dx.dtype.type(0.0)
             for g in range(groups):
