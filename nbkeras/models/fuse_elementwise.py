@@ -16,9 +16,13 @@ output (and writes its gradient), so ``program.build`` calls ``fuse`` only when 
 """
 
 import heapq
+import os
 
 from ..kernels.cpu import elementwise as E
 from ..ops.op_layers import TENSOR, BinaryOp, ScalarOp, UnaryOp
+
+#: Whether forward-only programs fuse chains (``NBKERAS_FUSION=0`` turns every fusion off: a debugging aid).
+ENABLED = os.environ.get("NBKERAS_FUSION", "1") != "0"
 
 #: Elements per block of chain_forward: large enough that the per-block cost of its per-code calls (~35 ns each)
 #: is small, small enough that the registers (4096 values each) stay in the L2 cache.
@@ -97,6 +101,8 @@ def fuse(graph, keep=frozenset()):
     from ..layers.base import Node
     from .program import ExecutionGraph
 
+    if not ENABLED:
+        return graph
     nodes = graph.nodes
     instr = [_fusable(n) for n in nodes]
     if sum(i is not None for i in instr) < 2:
