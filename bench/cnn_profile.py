@@ -1,6 +1,6 @@
 """Where one W3 training step spends its time: every kernel call of the step, timed one by one.
 
-    python bench/cnn_profile.py [--steps 40] [--batch 64] [--against REV]
+    python bench/cnn_profile.py [--steps 40] [--batch 64] [--against REV] [--unfused]
 
 The W3 network (bench/workloads.py): 28x28x1 -> Conv2D(32, 3, relu) -> MaxPooling2D(2) -> Conv2D(64, 3, relu) ->
 MaxPooling2D(2) -> Flatten -> Dense(10, softmax), Adam, sparse categorical crossentropy, float32.
@@ -99,6 +99,8 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--steps", type=int, default=40)
     parser.add_argument("--batch", type=int, default=64)
+    parser.add_argument("--unfused", action="store_true", help="also time, interleaved, a compiled model built "
+                        "with the layer-call fusions off (NBKERAS_FUSION=0's switch, set for that model only)")
     parser.add_argument("--against", metavar="REV", help="also time eager steps with the pooling, activation and "
                         "convolution kernels of git revision REV, interleaved")
     a = parser.parse_args(argv)
@@ -111,6 +113,20 @@ def main(argv=None):
     eager, compiled = build(True), build(False)
     eager.train_on_batch(x, y)  # builds the plan and engine, compiles every kernel
     compiled.train_on_batch(x, y)
+    compiled._engine._function()  # the compiled step, not the eager phase of a background compilation
+    unfused = None
+    if a.unfused:
+        from nbkeras.models import fuse_conv_pool, fuse_elementwise
+
+        saved = fuse_conv_pool.ENABLED, fuse_elementwise.ENABLED
+        fuse_conv_pool.ENABLED = fuse_elementwise.ENABLED = False
+        try:
+            unfused = build(False)
+            unfused.train_on_batch(x, y)  # the program is built here, without fusion
+        finally:
+            fuse_conv_pool.ENABLED, fuse_elementwise.ENABLED = saved
+        unfused._engine._function()
+        unfused_steps = []
     engine = eager._engine
     run = engine._eager
     labels = label_calls(engine.plan.program)
@@ -158,6 +174,10 @@ def main(argv=None):
         t = time.perf_counter()
         compiled.train_on_batch(x, y)
         compiled_steps.append(time.perf_counter() - t)
+        if unfused is not None:
+            t = time.perf_counter()
+            unfused.train_on_batch(x, y)
+            unfused_steps.append(time.perf_counter() - t)
 
     medians = [statistics.median(v) for v in per_call]
     total = sum(medians)
@@ -168,6 +188,10 @@ def main(argv=None):
     es, cs = statistics.median(eager_steps), statistics.median(compiled_steps)
     print(f"  eager train_on_batch, median     {es * 1e3:8.3f} ms")
     print(f"  compiled train_on_batch, median  {cs * 1e3:8.3f} ms  ({a.batch / cs:,.0f} samples/s)")
+    if unfused is not None:
+        us = statistics.median(unfused_steps)
+        print(f"  the same unfused, median          {us * 1e3:8.3f} ms  ({a.batch / us:,.0f} samples/s; fused "
+              f"{us / cs:.2f}x faster)")
     groups = {}
     for label, med in zip(labels, medians):
         fn = label.split()[1]
