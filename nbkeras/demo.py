@@ -41,7 +41,7 @@ def main(epochs=None, seed=0, use_cnn=False):
     model = cnn() if use_cnn else mlp()
     model.compile(optimizer=keras.optimizers.Adam(learning_rate=3e-3), loss="sparse_categorical_crossentropy",
                   metrics=["accuracy"])
-    model.fit(x_train, y_train, batch_size=32, epochs=epochs or (40 if use_cnn else 30), validation_split=0.1,
+    model.fit(x_train, y_train, batch_size=32, epochs=epochs or (60 if use_cnn else 30), validation_split=0.1,
               verbose=2)
     loss, accuracy = model.evaluate(x_test, y_test, verbose=0)
     print(f"test loss: {loss:.4f}")
