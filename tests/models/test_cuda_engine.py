@@ -82,6 +82,19 @@ def test_cnn_with_batch_normalization_matches_cpu():
     np.testing.assert_allclose(bn_gpu.moving_mean.numpy(), bn_cpu.moving_mean.numpy(), rtol=RTOL, atol=ATOL)
 
 
+def test_fused_convolution_and_pooling_match_cpu():
+    """Conv2D(relu) -> MaxPooling2D fuses (nbkeras/models/fuse_conv_pool.py) into one call each way, on the device
+    too (the CUDA twins of conv.conv2d_max_pool2d_forward / _backward)."""
+    def build():
+        return keras.Sequential([keras.Input((7, 7, 2)), L.Conv2D(3, 3, activation="relu"), L.MaxPooling2D(2),
+                                 L.Flatten(), L.Dense(3, activation="softmax")])
+
+    cpu, gpu = _pair(build)
+    x, y = _data((7, 7, 2), n=16)
+    _assert_same_training(cpu, gpu, x, y, epochs=1)
+    assert "conv.conv2d_max_pool2d_backward" in [c.fn for c in gpu._plan.program.calls()]
+
+
 def test_gru_matches_cpu():
     cpu, gpu = _pair(_gru)
     x, y = _data((5, 2), n=16)
