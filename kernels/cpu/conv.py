@@ -487,6 +487,17 @@ def _kernel_grad_range(x, d2, k2, cols, i0, i1, beta, kh, kw, cg, oh, ow, sh, sw
                              d2[n0 * rows:(n0 + m) * rows, g * fg:(g + 1) * fg], b, k2[:, g * fg:(g + 1) * fg], True)
 
 
+@kernel
+def _part_scratch(cols, t, parts, size, fsz, cap):
+    """Worker t's slices of a kernel-gradient call's ``cols``: its kernel partial (``size`` values; all the kernel
+    partials come first), its bias partial (``fsz`` values after them, zeroed here) and its own working region of
+    ``cap`` values after every partial. _sum_partials adds the partials up at the end."""
+    bpart = cols[parts * size + t * fsz:parts * size + (t + 1) * fsz]
+    bpart[:] = bpart.dtype.type(0.0)
+    start = parts * (size + fsz) + t * cap
+    return cols[t * size:(t + 1) * size], bpart, cols[start:start + cap]
+
+
 @kernel(parallel=True)
 def _kernel_grad_parts(x, d2, k2, cols, parts, accumulate, kh, kw, cg, oh, ow, sh, sw, pt, pl, dh, dw, groups, y2,
                        relu, db):
@@ -500,11 +511,8 @@ def _kernel_grad_parts(x, d2, k2, cols, parts, accumulate, kh, kw, cg, oh, ow, s
     nb = _chunk(oh * ow * kh * kw * cg, cap)
     claimed = np.zeros(1, np.int64)
     for t in prange(parts):
-        partial = cols[t * size:(t + 1) * size].reshape(k2.shape)
-        bpart = cols[parts * size + t * fsz:parts * size + (t + 1) * fsz]
-        bpart[:] = bpart.dtype.type(0.0)
-        start = parts * (size + fsz) + t * cap
-        mine = cols[start:start + cap]
+        partial, bpart, mine = _part_scratch(cols, t, parts, size, fsz, cap)
+        partial = partial.reshape(k2.shape)
         beta = 0.0
         i0 = _fetch_add(claimed, nb)
         if i0 >= n:
@@ -918,11 +926,8 @@ def _conv_pool_backward_parts(x, k2, pooled, argmax, dpooled, dx, dk2, db, cols,
     nb = _chunk(oh * ow * (kh * kw * cg + k2.shape[1]), cap)
     claimed = np.zeros(1, np.int64)
     for t in prange(parts):
-        partial = cols[t * size:(t + 1) * size].reshape(dk2.shape)
-        bpart = cols[parts * size + t * fsz:parts * size + (t + 1) * fsz]
-        bpart[:] = bpart.dtype.type(0.0)
-        start = parts * (size + fsz) + t * cap
-        mine = cols[start:start + cap]
+        partial, bpart, mine = _part_scratch(cols, t, parts, size, fsz, cap)
+        partial = partial.reshape(dk2.shape)
         beta = 0.0
         i0 = _fetch_add(claimed, nb)
         if i0 >= n:

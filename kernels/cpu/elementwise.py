@@ -520,9 +520,11 @@ def _binary_row(code, a, oa, sa, b, ob, sb, out, oo, n):
         out[oo + i] = t(_binary(code, a[oa + i * sa], b[ob + i * sb]))
 
 
-@kernel
-def _row_vv(code, a, b, out):
-    """out = f(a, b) for contiguous rows of one length (the vectorisable codes)."""
+@kernel(inline="always")
+def _arith_vv(code, a, b, out):
+    """out = a + b, a - b, a * b or a / b for contiguous rows of one length (one IEEE operation an element);
+    False for any other code. Inlined into its callers (_row_vv and chain_forward, whose blocks are short enough
+    that a kernel call, ~30 ns, would show)."""
     n = out.shape[0]
     if code == ADD:
         for i in range(n):
@@ -536,19 +538,15 @@ def _row_vv(code, a, b, out):
     elif code == DIVIDE:
         for i in range(n):
             out[i] = a[i] / b[i]
-    elif code == MAXIMUM:  # NaN propagates from either side, as np.maximum
-        for i in range(n):
-            u, v = a[i], b[i]
-            out[i] = u if (u >= v or u != u) else v
     else:
-        for i in range(n):
-            u, v = a[i], b[i]
-            out[i] = u if (u <= v or u != u) else v
+        return False
+    return True
 
 
-@kernel
-def _row_vs(code, x, s, out, scalar_first):
-    """out = f(x, s), or f(s, x) with ``scalar_first``, for a contiguous row x and one value s."""
+@kernel(inline="always")
+def _arith_vs(code, scalar_first, x, s, out):
+    """The four arithmetic codes of a contiguous row x and one value s, f(x, s) (or f(s, x) with
+    ``scalar_first``); False for any other code. Inlined like _arith_vv."""
     n = out.shape[0]
     c = out.dtype.type(s)
     if code == ADD:
@@ -569,7 +567,35 @@ def _row_vs(code, x, s, out, scalar_first):
     elif code == DIVIDE:
         for i in range(n):
             out[i] = c / x[i]
-    elif code == MAXIMUM:  # max is symmetric, but NaN from either side must win
+    else:
+        return False
+    return True
+
+
+@kernel
+def _row_vv(code, a, b, out):
+    """out = f(a, b) for contiguous rows of one length (the vectorisable codes)."""
+    if _arith_vv(code, a, b, out):
+        return
+    n = out.shape[0]
+    if code == MAXIMUM:  # NaN propagates from either side, as np.maximum
+        for i in range(n):
+            u, v = a[i], b[i]
+            out[i] = u if (u >= v or u != u) else v
+    else:
+        for i in range(n):
+            u, v = a[i], b[i]
+            out[i] = u if (u <= v or u != u) else v
+
+
+@kernel
+def _row_vs(code, x, s, out, scalar_first):
+    """out = f(x, s), or f(s, x) with ``scalar_first``, for a contiguous row x and one value s."""
+    if _arith_vs(code, scalar_first, x, s, out):
+        return
+    n = out.shape[0]
+    c = out.dtype.type(s)
+    if code == MAXIMUM:  # max is symmetric, but NaN from either side must win
         for i in range(n):
             u = x[i]
             out[i] = u if (u >= c or u != u) else c
@@ -825,50 +851,6 @@ def _chain_source_error(k, written, n_regs, n, n0, n1, n2, n3):
     return 0
 
 
-@kernel(inline="always")
-def _chain_arith_vv(code, a, b, out):
-    """The four arithmetic codes of two rows as loops inlined into chain_forward (the loops _row_vv runs: one
-    IEEE operation per element, so the same bits) -- a call of a kernel costs ~30 ns a block. False otherwise."""
-    n = out.shape[0]
-    if code == ADD:
-        for i in range(n):
-            out[i] = a[i] + b[i]
-    elif code == SUBTRACT:
-        for i in range(n):
-            out[i] = a[i] - b[i]
-    elif code == MULTIPLY:
-        for i in range(n):
-            out[i] = a[i] * b[i]
-    elif code == DIVIDE:
-        for i in range(n):
-            out[i] = a[i] / b[i]
-    else:
-        return False
-    return True
-
-
-@kernel(inline="always")
-def _chain_arith_vs(code, scalar_first, x, s, out):
-    """The arithmetic codes with a scalar, inlined (the loops of _row_vs); False for the other codes."""
-    n = out.shape[0]
-    c = out.dtype.type(s)
-    if code == ADD:
-        for i in range(n):
-            out[i] = x[i] + c
-    elif code == MULTIPLY:
-        for i in range(n):
-            out[i] = x[i] * c
-    elif code == SUBTRACT and not scalar_first:
-        for i in range(n):
-            out[i] = x[i] - c
-    elif code == SUBTRACT:
-        for i in range(n):
-            out[i] = c - x[i]
-    else:
-        return False
-    return True
-
-
 @kernel
 def chain_forward(n_ops, op0, op1, op2, op3, op4, op5, op6, op7, s0, s1, s2, s3, s4, s5, s6, s7,
                   x0, x1, x2, x3, out, regs):
@@ -878,7 +860,7 @@ def chain_forward(n_ops, op0, op1, op2, op3, op4, op5, op6, op7, s0, s1, s2, s3,
         r_i[lo:hi] = f_i(operands of i over [lo:hi])   (into regs[dst_i, :hi - lo], the last into out[lo:hi])
 
     with the same per-code loops as the separate kernels (unary_forward, scalar_forward, the same-shape path of
-    binary_forward; the loops of + - * / written inline here, one IEEE operation an element as there), so every
+    binary_forward; + - * / through the inlined _arith_vv / _arith_vs those use too), so every
     element equals, bit for bit, what the unfused calls give. x0..x3 are flat inputs of
     out's length (those no instruction reads may have any length: pass an empty array); regs (R, block) is the
     caller's scratch, 1 <= R <= CHAIN_MAX_REGS. An instruction may not write a register it reads. out may alias
@@ -949,11 +931,11 @@ def chain_forward(n_ops, op0, op1, op2, op3, op4, op5, op6, op7, s0, s1, s2, s3,
                     other = x3[lo:hi]
                 else:
                     other = regs[k - CHAIN_INPUTS, :m]
-                if not _chain_arith_vv(code, src, other, dst):
+                if not _arith_vv(code, src, other, dst):
                     _binary_row(code, src, 0, 1, other, 0, 1, dst, 0, m)
             else:
                 s = _pick_scalar(i, s0, s1, s2, s3, s4, s5, s6, s7)
-                if not _chain_arith_vs(code, kind == CHAIN_SCALAR_FIRST, src, s, dst):
+                if not _arith_vs(code, kind == CHAIN_SCALAR_FIRST, src, s, dst):
                     scalar_forward(code, src, s, kind == CHAIN_SCALAR_FIRST, dst)
 
 

@@ -10,11 +10,10 @@ output is never stored whole.
 
 A pair is fused when the numbers cannot change and nothing else needs the tensor between them:
 
-* the first call is a Conv1D/Conv2D (exactly those classes) whose activation is linear or Keras's plain relu, with
-  no activity regularizer;
+* the first call is a Conv1D/Conv2D (exactly those classes) whose activation is linear or Keras's plain relu;
 * its output is read by exactly one call, a MaxPooling1D/2D with strides equal to its pool size and no padding
-  (``valid``, or ``same`` where the pools tile the input), and is not a model output, an ``add_loss`` term or
-  another tensor's mask.
+  (``valid``, or ``same`` where the pools tile the input), and is not a model output, an ``add_loss`` term,
+  another tensor's mask or activity-regularized (``program.protected_tensors``).
 
 The fused node takes the convolution's input, weights and place, and the pooling's output; every interpreter
 (eager, generated step, CUDA) runs its one call per direction. ``NBKERAS_FUSION=0`` turns fusion off (a debugging
@@ -89,7 +88,6 @@ def _fusable_conv(layer):
     from ..layers.convolutional import Conv1D, Conv2D
 
     return (type(layer) in (Conv1D, Conv2D) and layer.built and layer._geo is not None
-            and getattr(layer, "activity_regularizer", None) is None
             and (layer.activation.is_linear or layer._fused_relu()))
 
 
@@ -102,8 +100,10 @@ def _fusable_pool(layer, input_shape):
     return pads == (0, 0) and oh == h // ph and ow == w // pw and oh >= 1 and ow >= 1
 
 
-def fuse(graph):
-    """``graph`` (flattened: no composite nodes) with each fusable Conv -> MaxPooling pair replaced by one node."""
+def fuse(graph, keep=frozenset()):
+    """``graph`` (flattened: no composite nodes) with each fusable Conv -> MaxPooling pair replaced by one node;
+    ``keep`` holds the ids of tensors that must stay materialised (``program.protected_tensors``: outputs, add_loss
+    terms, masks, activity-regularized tensors)."""
     from ..layers.base import Node
 
     if not ENABLED:
@@ -112,12 +112,6 @@ def fuse(graph):
     for node in graph.nodes:
         for t in node.inputs:
             readers.setdefault(id(t), []).append(node)
-    kept = {id(t) for t in graph.outputs} | {id(t) for t in getattr(graph, "losses", ())}
-    for node in graph.nodes:
-        for t in node.outputs:
-            mask = getattr(t, "_keras_mask", None)
-            if mask is not None:
-                kept.add(id(mask))
     replaced, out = {}, []
     for node in graph.nodes:
         if id(node) in replaced:
@@ -128,7 +122,7 @@ def fuse(graph):
         if _fusable_conv(node.layer) and len(node.inputs) == 1 and len(node.outputs) == 1:
             t = node.outputs[0]
             users = readers.get(id(t), [])
-            if (id(t) not in kept and len(users) == 1 and len(users[0].inputs) == 1
+            if (id(t) not in keep and len(users) == 1 and len(users[0].inputs) == 1
                     and getattr(t, "_keras_mask", None) is None
                     and _fusable_pool(users[0].layer, tuple(t.shape))):
                 pool_node = users[0]

@@ -82,21 +82,9 @@ class ChainLayer:
         raise RuntimeError(f"internal: the fused {self.name} has no backward; fuse only forward-only programs")
 
 
-def protected_tensors(graph, extra=()):
-    """ids of the tensors a fused group must not hide: outputs, add_loss tensors, masks, ``extra``."""
-    keep = {id(t) for t in graph.outputs}
-    keep |= {id(t) for t in getattr(graph, "losses", ())}
-    keep |= {id(t) for t in extra}
-    for t in list(graph.inputs) + list(graph.outputs) + [t for n in graph.nodes for t in n.inputs + n.outputs]:
-        mask = getattr(t, "_keras_mask", None)
-        if mask is not None:
-            keep.add(id(mask))
-    return keep
-
-
 def fuse(graph, keep=frozenset()):
     """``graph`` (flattened: nodes in topological order) with its elementwise chains fused; ``keep`` holds the ids
-    of tensors that must stay materialised (see ``protected_tensors``). Returns a new ExecutionGraph (the same
+    of tensors that must stay materialised (see ``program.protected_tensors``). Returns a new ExecutionGraph (the same
     object when nothing fuses)."""
     from ..layers.base import Node
     from .program import ExecutionGraph

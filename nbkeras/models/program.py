@@ -359,11 +359,12 @@ def build(graph, outputs=(), optimizer=None, is_trainable=lambda var: False, inp
     layers = _layers_of(graph.nodes)
     activity = _activity_penalties(graph.nodes)
     graph, remap = flatten(graph)
-    graph = fuse_conv_pool.fuse(graph)
     b.layers = layers
     b.activity = [(remap.get(id(t), t), f) for t, f in activity]
+    keep = protected_tensors(graph, [t for t, _ in b.activity])
+    graph = fuse_conv_pool.fuse(graph, keep)
     if optimizer is None:  # no backward reads the intermediates: fuse elementwise chains (fuse_elementwise.py)
-        graph = fuse_elementwise.fuse(graph, fuse_elementwise.protected_tensors(graph, [t for t, _ in b.activity]))
+        graph = fuse_elementwise.fuse(graph, keep)
     fbuf = {}
     for i, t in enumerate(graph.inputs):
         buf = b.buffer("x", width(t))
@@ -384,6 +385,19 @@ def build(graph, outputs=(), optimizer=None, is_trainable=lambda var: False, inp
             _constraints(b)
     _place(b.program)
     return b.program
+
+
+def protected_tensors(graph, extra=()):
+    """ids of the tensors a fusion pass must not hide inside a fused call: outputs, add_loss tensors, masks, ``extra``
+    (the activity-regularized tensors)."""
+    keep = {id(t) for t in graph.outputs}
+    keep |= {id(t) for t in getattr(graph, "losses", ())}
+    keep |= {id(t) for t in extra}
+    for t in list(graph.inputs) + list(graph.outputs) + [t for n in graph.nodes for t in n.inputs + n.outputs]:
+        mask = getattr(t, "_keras_mask", None)
+        if mask is not None:
+            keep.add(id(mask))
+    return keep
 
 
 def _forward_nodes(b, nodes, fbuf):

@@ -182,17 +182,25 @@ def test_accumulate_adds_and_inputs_are_not_mutated(problem, seed):
 
 
 def test_threaded_batch_matches_one_chunk():
-    """A batch large enough to be split among numba's threads gives the single-chunk result."""
+    """A batch large enough to be split among numba's threads (checked: more than one part each way) gives the
+    composition's result."""
+    n = 40
     rng = np.random.default_rng(0)
-    x = rng.normal(size=(24, 14, 14, 3))
+    x = rng.normal(size=(n, 14, 14, 3))
     kernel = rng.normal(size=(3, 3, 3, 16))
     bias = rng.normal(size=16)
     geo = dict(sh=1, sw=1, pt=0, pl=0, dh=1, dw=1, groups=1, oh=12, ow=12, ph=2, pw=2)
+    per = 12 * 12 * (27 + 16)
+    cols = fused_cols(x, kernel, geo, n).size
+    macs = n * 12 * 12 * 27 * 16
+    assert conv._parts(n, per, 0, cols, macs) > 1
+    assert conv._parts(n, per, kernel.size + bias.size, cols, 2 * macs) > 1
     dpooled = rng.normal(size=pooled_shape(x, kernel, geo))
-    threaded = fused_forward(x, kernel, bias, geo, True, images=24)
-    want = composed_forward(x, kernel, bias, geo, True)
-    np.testing.assert_allclose(threaded[0], want[0], rtol=1e-12, atol=1e-12)
-    got = fused_backward(x, kernel, bias, dpooled, geo, True, images=24)
+    got, got_arg = fused_forward(x, kernel, bias, geo, True, images=n)
+    want, want_arg, _ = composed_forward(x, kernel, bias, geo, True)
+    np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)
+    np.testing.assert_array_equal(got_arg, want_arg)
+    got = fused_backward(x, kernel, bias, dpooled, geo, True, images=n)
     for g, w in zip(got, composed_backward(x, kernel, bias, dpooled, geo, True)):
         np.testing.assert_allclose(g, w, rtol=1e-10, atol=1e-10)
 
