@@ -21,11 +21,13 @@ element, where NumPy's SIMD loops take ~0.3. These are written in plain arithmet
 * softplus(x) = max(x, 0) + log1p(exp(-|x|)).
 
 float32 arrays are computed in float64 with shorter polynomials and rounded once at the store, so their results
-are within an ulp -- but for tanh, computed in float32 arithmetic (``_tanh32f``: 16 lanes instead of 8, 0.18 ns an
-element instead of 0.45, like NumPy's float32 tanh; within 3 ulp); float64 results are within a few ulp (tests/kernels/test_vmath.py states and asserts the
-maxima). Every scalar function here is branch-free (selects only) and inlined into its caller's loop, so a loop
-``out[i] = _tanh64(x[i])`` vectorises whole; the array functions run one such loop, with a separate one for
-out = x (LLVM's runtime overlap check would send an in-place call to the scalar loop). Strided views work (slower).
+are within an ulp -- but for the array tanh, computed in float32 arithmetic (``_tanh32f``: 16 lanes instead of 8,
+0.18 ns an element instead of 0.45, like NumPy's float32 tanh; within 3 ulp; the scalar ``tanh32`` that gelu, mish
+and tanhshrink call stays correctly rounded); float64 results are within a few ulp (tests/kernels/test_vmath.py
+states and asserts the maxima). Every scalar function here is branch-free (selects only) and inlined into its
+caller's loop, so a loop ``out[i] = _tanh64(x[i])`` vectorises whole; the array functions run one such loop, with
+a separate one for out = x (LLVM's runtime overlap check would send an in-place call to the scalar loop). Strided
+views work (slower).
 Kernels may call the scalar functions (``exp64``, ``tanh64``, ... full float64 accuracy; ``exp32``, ... for
 values to be rounded to float32) inside their own loops.
 
