@@ -23,8 +23,8 @@ code with the fusion pass switched off (fuse_elementwise.fuse replaced by the id
 Those rows timed a model's first predicts, partly on the eager interpreter while the step compiled. The bench now
 waits for the compiled step before timing (steady state, as NumPy's): 2026-11-30, load ~1, best of 10:
 tanh(2x+1)*exp(-x) 1.29 vs 1.01 (1.28x), (x*x*0.5+3x-1)/(x*x+1) 0.86 vs 0.82 (1.05x), x*2+1 0.43 vs 0.20,
-tanh 0.45 vs 0.17, exp 0.61 vs 0.35. Later runs the same night (load ~1, five in all) put the chains at 1.27-1.33
-vs 0.91-0.95 (1.40-1.48x) and 0.90-0.99 vs 0.66-0.73 (1.33-1.49x): NumPy's own time for the second chain moved from
+tanh 0.45 vs 0.17, exp 0.61 vs 0.35. Four later runs the same night (load ~1) put the chains at 1.27-1.33
+vs 0.91-0.95 (1.40x) and 0.90-0.99 vs 0.66-0.73 (1.32-1.50x): NumPy's own time for the second chain moved from
 0.82 to 0.66-0.73, so its 1.05x was the kind end of the range. x*2+1 taken apart (the engine's predict timed alone, output preallocated):
 gather + chain + copy 0.26 ns an element, of which the input gather and the output copy are ~0.07 each.
 Fusion (nbkeras/models/fuse_elementwise.py) runs a chain of ops in a forward-only program as one
