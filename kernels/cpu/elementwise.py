@@ -24,9 +24,11 @@ every buffer of a model is. ``out`` may alias ``x`` in the unary and scalar kern
 import math
 
 import numpy as np
+from numba import prange
 
 from ..policy import kernel
 from . import vmath
+from .conv import _fetch_add
 
 # ---------------------------------------------------------------------------------------------- unary codes
 # code      f(x)                       d f / d x (the backward rule, as dx = dy * this)
@@ -790,6 +792,13 @@ CHAIN_BINARY = 3
 CHAIN_INPUTS = 4
 CHAIN_MAX_OPS = 8
 CHAIN_MAX_REGS = 8
+#: Most workers a chain's blocks are shared among (regs rows: CHAIN_PARTS times those of one worker, at most).
+CHAIN_PARTS = 4
+#: Instructions times elements below which a chain runs on the calling thread (a parallel region costs 10-50 us;
+#: 2^20 element-instructions take ~30 us for the simplest ops, several times that with exp or tanh).
+CHAIN_PARALLEL_WORK = 1 << 20
+#: Blocks a worker claims at a time.
+CHAIN_CLAIM = 8
 
 
 def chain_op(kind, code, a, b=0, dst=0):
@@ -863,16 +872,24 @@ def chain_forward(n_ops, op0, op1, op2, op3, op4, op5, op6, op7, s0, s1, s2, s3,
     binary_forward; + - * / through the inlined _arith_vv / _arith_vs those use too), so every
     element equals, bit for bit, what the unfused calls give. x0..x3 are flat inputs of
     out's length (those no instruction reads may have any length: pass an empty array); regs (R, block) is the
-    caller's scratch, 1 <= R <= CHAIN_MAX_REGS. An instruction may not write a register it reads. out may alias
-    an input (every block reads its inputs before the last instruction writes that block of out)."""
+    caller's scratch, 1 <= R <= CHAIN_MAX_REGS * CHAIN_PARTS, at least one row past the highest register written.
+    An instruction may not write a register it reads. out may alias an input (every block reads its inputs before
+    the last instruction writes that block of out).
+
+    Threads: when n_ops * len(out) >= CHAIN_PARALLEL_WORK and regs holds the registers twice or more, the blocks
+    are shared among up to CHAIN_PARTS workers of numba's threads (each with its own rows of regs), claimed
+    CHAIN_CLAIM blocks at a time through an atomic counter as the convolutions' are (a thread that starts late
+    or shares its core takes fewer). Each element is computed the same way on any thread: results do not depend
+    on the split."""
     n = out.shape[0]
     n_regs = regs.shape[0]
     block = regs.shape[1]
     if n_ops < 1 or n_ops > CHAIN_MAX_OPS:
         raise ValueError("chain_forward: n_ops must be in [1, 8]")
-    if n_regs < 1 or n_regs > CHAIN_MAX_REGS or block < 1:
-        raise ValueError("chain_forward: regs must be (R, block) with 1 <= R <= 8 and block >= 1")
+    if n_regs < 1 or n_regs > CHAIN_MAX_REGS * CHAIN_PARTS or block < 1:
+        raise ValueError("chain_forward: regs must be (R, block) with 1 <= R <= 32 and block >= 1")
     written = 0
+    need = 1  # register rows one worker uses
     for i in range(n_ops):
         op = _pick_op(i, op0, op1, op2, op3, op4, op5, op6, op7)
         if op < 0 or op >= 1 << 20:
@@ -892,13 +909,56 @@ def chain_forward(n_ops, op0, op1, op2, op3, op4, op5, op6, op7, s0, s1, s2, s3,
         if err == 2:
             raise ValueError("chain_forward: an instruction reads a register that is out of range or not written")
         if i < n_ops - 1:
-            if d >= n_regs:
+            if d >= n_regs or d >= CHAIN_MAX_REGS:
                 raise ValueError("chain_forward: a destination register is out of range (regs has too few rows)")
             if d + CHAIN_INPUTS == a or (kind == CHAIN_BINARY and d + CHAIN_INPUTS == b):
                 raise ValueError("chain_forward: an instruction writes a register it reads")
             written |= 1 << d
-    for lo in range(0, n, block):
-        hi = min(lo + block, n)
+            need = max(need, d + 1)
+    step = CHAIN_CLAIM * block
+    parts = chain_workers(n, n_ops, n_regs, need, block)
+    if parts > 1:
+        _chain_parts(parts, need, step, n_ops, op0, op1, op2, op3, op4, op5, op6, op7, s0, s1, s2, s3, s4, s5, s6,
+                     s7, x0, x1, x2, x3, out, regs)
+    else:
+        _chain_range(0, n, n_ops, op0, op1, op2, op3, op4, op5, op6, op7, s0, s1, s2, s3, s4, s5, s6, s7,
+                     x0, x1, x2, x3, out, regs)
+
+
+@kernel
+def chain_workers(n, n_ops, rows, need, block):
+    """Workers chain_forward shares ``n`` elements among, for ``n_ops`` instructions, ``rows`` rows of regs of
+    which one worker needs ``need``, ``block`` elements a block: 1 (the calling thread) below
+    CHAIN_PARALLEL_WORK element-instructions."""
+    if n * n_ops < CHAIN_PARALLEL_WORK:
+        return 1
+    step = CHAIN_CLAIM * block
+    return max(1, min(rows // need, CHAIN_PARTS, (n + step - 1) // step))
+
+
+@kernel(parallel=True)
+def _chain_parts(parts, need, step, n_ops, op0, op1, op2, op3, op4, op5, op6, op7, s0, s1, s2, s3, s4, s5, s6, s7,
+                 x0, x1, x2, x3, out, regs):
+    """_chain_range over runs of ``step`` elements, claimed by ``parts`` workers, worker t on regs rows
+    [t * need, (t + 1) * need)."""
+    n = out.shape[0]
+    claimed = np.zeros(1, np.int64)
+    for t in prange(parts):
+        mine = regs[t * need:(t + 1) * need]
+        lo = _fetch_add(claimed, step)
+        while lo < n:
+            _chain_range(lo, min(lo + step, n), n_ops, op0, op1, op2, op3, op4, op5, op6, op7, s0, s1, s2, s3, s4,
+                         s5, s6, s7, x0, x1, x2, x3, out, mine)
+            lo = _fetch_add(claimed, step)
+
+
+@kernel
+def _chain_range(start, stop, n_ops, op0, op1, op2, op3, op4, op5, op6, op7, s0, s1, s2, s3, s4, s5, s6, s7,
+                 x0, x1, x2, x3, out, regs):
+    """The checked chain over elements [start, stop), block by block (regs.shape[1] elements)."""
+    block = regs.shape[1]
+    for lo in range(start, stop, block):
+        hi = min(lo + block, stop)
         m = hi - lo
         for i in range(n_ops):
             op = _pick_op(i, op0, op1, op2, op3, op4, op5, op6, op7)

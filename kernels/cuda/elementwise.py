@@ -39,6 +39,7 @@ from ..cpu.elementwise import (
     CHAIN_INPUTS,
     CHAIN_MAX_OPS,
     CHAIN_MAX_REGS,
+    CHAIN_PARTS,
     CHAIN_SCALAR_FIRST,
     CHAIN_UNARY,
     COPY,
@@ -784,8 +785,8 @@ def chain_forward(n_ops, op0, op1, op2, op3, op4, op5, op6, op7, s0, s1, s2, s3,
     n_regs, block = regs.shape
     if n_ops < 1 or n_ops > CHAIN_MAX_OPS:
         raise ValueError("chain_forward: n_ops must be in [1, 8]")
-    if n_regs < 1 or n_regs > CHAIN_MAX_REGS or block < 1:
-        raise ValueError("chain_forward: regs must be (R, block) with 1 <= R <= 8 and block >= 1")
+    if n_regs < 1 or n_regs > CHAIN_MAX_REGS * CHAIN_PARTS or block < 1:
+        raise ValueError("chain_forward: regs must be (R, block) with 1 <= R <= 32 and block >= 1")
     lengths = [x.shape[0] for x in (x0, x1, x2, x3)]
     written, used = 0, set()
     for i in range(n_ops):
@@ -804,7 +805,7 @@ def chain_forward(n_ops, op0, op1, op2, op3, op4, op5, op6, op7, s0, s1, s2, s3,
                 raise ValueError("chain_forward: an instruction reads a register that is out of range or not "
                                  "written")
         if i < n_ops - 1:
-            if d >= n_regs:
+            if d >= n_regs or d >= CHAIN_MAX_REGS:
                 raise ValueError("chain_forward: a destination register is out of range (regs has too few rows)")
             if d + CHAIN_INPUTS == a or (kind == CHAIN_BINARY and d + CHAIN_INPUTS == b):
                 raise ValueError("chain_forward: an instruction writes a register it reads")

@@ -75,7 +75,8 @@ class ChainLayer:
         pad = E.CHAIN_MAX_OPS - len(self.words)
         words = [ctx.const(int(w)) for w in self.words] + [ctx.const(0)] * pad
         scalars = [ctx.const(float(s)) for s in self.scalars] + [ctx.const(0.0)] * pad
-        regs = ctx.scratch("regs", self.n_regs * BLOCK, (BLOCK,), per_sample=False)
+        # Register rows for E.CHAIN_PARTS workers: a long chain shares its blocks among numba's threads.
+        regs = ctx.scratch("regs", self.n_regs * E.CHAIN_PARTS * BLOCK, (BLOCK,), per_sample=False)
         ctx.call("elementwise.chain_forward", ctx.const(len(self.words)), *words, *scalars, *xs, ctx.output(), regs)
 
     def describe_backward(self, ctx):

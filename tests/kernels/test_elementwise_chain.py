@@ -111,6 +111,31 @@ def test_long_array_with_vector_math(dtype):
     np.testing.assert_allclose(out, np.tanh(2 * x + 1) * np.exp(-x), rtol=1e-6 if dtype == np.float32 else 1e-13)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_long_chain_split_among_threads(dtype):
+    """Over CHAIN_PARALLEL_WORK element-instructions, with regs rows for several workers, the blocks are shared
+    among numba's threads: the result is bit for bit the one-worker result and the unfused kernels', in place too."""
+    words = [C(E.CHAIN_SCALAR, E.MULTIPLY, 0, dst=0), C(E.CHAIN_SCALAR, E.ADD, 4, dst=1),
+             C(E.CHAIN_UNARY, E.TANH, 5, dst=0), C(E.CHAIN_UNARY, E.NEG, 0, dst=1), C(E.CHAIN_UNARY, E.EXP, 5, dst=2),
+             C(E.CHAIN_BINARY, E.MULTIPLY, 4, 6)]
+    scalars = [2.0, 1.0, 0.0, 0.0, 0.0, 0.0]
+    block = 256
+    n = E.CHAIN_PARALLEL_WORK // len(words) + 3 * block + 5
+    assert E.chain_workers(n, len(words), 3 * E.CHAIN_PARTS, 3, block) == E.CHAIN_PARTS
+    assert E.chain_workers(n, len(words), 3, 3, block) == 1
+    assert E.chain_workers(n // 2, len(words), 3 * E.CHAIN_PARTS, 3, block) == 1
+    x = np.random.default_rng(2).uniform(-3, 3, n).astype(dtype)
+    before = x.copy()
+    one, split = np.empty(n, dtype), np.empty(n, dtype)
+    run_chain(words, scalars, [x], one, np.empty((3, block), dtype))
+    run_chain(words, scalars, [x], split, np.full((3 * E.CHAIN_PARTS, block), np.nan, dtype))
+    np.testing.assert_array_equal(split, one)
+    np.testing.assert_array_equal(split, unfused(words, scalars, [x], dtype))
+    np.testing.assert_array_equal(x, before)
+    run_chain(words, scalars, [x], x, np.empty((3 * E.CHAIN_PARTS, block), dtype))  # out = the input
+    np.testing.assert_array_equal(x, one)
+
+
 def test_out_may_alias_an_input():
     x = np.linspace(-2, 2, 50)
     want = np.tanh(x * 3.0) - x
@@ -124,7 +149,7 @@ BAD = [
     ("n_ops must be in", dict(n_ops=0)),
     ("n_ops must be in", dict(n_ops=9)),
     ("regs must be", dict(regs=np.empty((0, 4)))),
-    ("regs must be", dict(regs=np.empty((9, 4)))),
+    ("regs must be", dict(regs=np.empty((33, 4)))),
     ("regs must be", dict(regs=np.empty((2, 0)))),
     ("word is out of range", dict(words=[-1, 0])),
     ("word is out of range", dict(words=[1 << 20, 0])),
@@ -134,6 +159,9 @@ BAD = [
     ("register that is out of range or not written", dict(words=[C(E.CHAIN_UNARY, E.NEG, 5), C(0, E.NEG, 4)])),
     ("register that is out of range or not written", dict(words=[C(0, E.NEG, 0, dst=0), C(3, E.ADD, 4, 11)])),
     ("destination register is out of range", dict(words=[C(E.CHAIN_UNARY, E.NEG, 0, dst=2), C(0, E.NEG, 6)])),
+    # a raw word naming register 9: past the CHAIN_MAX_REGS registers, even when regs has rows for 4 workers
+    ("destination register is out of range", dict(words=[E.NEG << 2 | 9 << 16, C(0, E.NEG, 4)],
+                                                   regs=np.empty((32, 4)))),
     ("writes a register it reads", dict(words=[C(0, E.NEG, 0, dst=0), C(0, E.NEG, 4, dst=0), C(0, E.NEG, 4)],
                                         n_ops=3)),
 ]

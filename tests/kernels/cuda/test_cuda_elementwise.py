@@ -274,3 +274,8 @@ def test_chain_bad_arguments_match_cpu():
         for mod in (E, G):
             with pytest.raises(ValueError, match="chain_forward: .*" + match):
                 mod.chain_forward(n_ops, *words, *[0.0] * 8, *xs, out, regs)
+    # register 9 (a raw word): the device's registers are CHAIN_MAX_REGS, whatever rows regs has
+    words = [E.NEG << 2 | 9 << 16, C(0, 0, 4)] + [0] * 6
+    for mod in (E, G):
+        with pytest.raises(ValueError, match="chain_forward: .*destination"):
+            mod.chain_forward(2, *words, *[0.0] * 8, x, x, x, x, out, np.zeros((32, 4)))
