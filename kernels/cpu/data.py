@@ -2,7 +2,8 @@
 
 Keras shuffles by permuting sample indices once per epoch and slicing that permutation into batches; the step
 then gathers its rows. ``gather_rows`` does the gathering without allocating, so the batch buffers of a compiled
-step are filled in place.
+step are filled in place. ``input_rows`` skips even that copy when a batch's rows are consecutive (predict's order
+is the identity): it returns a view of them, and gathers only otherwise.
 """
 
 from ..policy import kernel
@@ -40,3 +41,29 @@ def gather_rows(src, index, start, stop, dst):
         o = i - start
         for j in range(d):
             dst[o, j] = src[r, j]
+
+
+@kernel
+def input_rows(src, index, start, stop, dst):
+    """The rows index[start:stop] of src as one flat vector: a view of src itself when they are consecutive
+    (index[start + i] == index[start] + i), else gathered into dst as ``gather_rows`` does, and dst's first
+    stop - start rows returned flattened. src and dst are 2-D C-contiguous of one dtype; the same checks as
+    gather_rows. The caller must only read the result: it may be the caller's own data."""
+    _check_gather(src, index, start, stop, dst)
+    m = stop - start
+    if m > 0:
+        r0 = index[start]
+        consecutive = True
+        for i in range(1, m):
+            if index[start + i] != r0 + i:
+                consecutive = False
+                break
+        if consecutive:
+            return src[r0:r0 + m].reshape(-1)
+    d = src.shape[1]
+    for i in range(start, stop):
+        r = index[i]
+        o = i - start
+        for j in range(d):
+            dst[o, j] = src[r, j]
+    return dst[:m].reshape(-1)

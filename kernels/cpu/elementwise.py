@@ -916,7 +916,7 @@ def chain_forward(n_ops, op0, op1, op2, op3, op4, op5, op6, op7, s0, s1, s2, s3,
             written |= 1 << d
             need = max(need, d + 1)
     step = CHAIN_CLAIM * block
-    parts = chain_workers(n, n_ops, n_regs, need, block)
+    parts = _chain_workers(n, n_ops, n_regs, need, block)
     if parts > 1:
         _chain_parts(parts, need, step, n_ops, op0, op1, op2, op3, op4, op5, op6, op7, s0, s1, s2, s3, s4, s5, s6,
                      s7, x0, x1, x2, x3, out, regs)
@@ -926,7 +926,7 @@ def chain_forward(n_ops, op0, op1, op2, op3, op4, op5, op6, op7, s0, s1, s2, s3,
 
 
 @kernel
-def chain_workers(n, n_ops, rows, need, block):
+def _chain_workers(n, n_ops, rows, need, block):
     """Workers chain_forward shares ``n`` elements among, for ``n_ops`` instructions, ``rows`` rows of regs of
     which one worker needs ``need``, ``block`` elements a block: 1 (the calling thread) below
     CHAIN_PARALLEL_WORK element-instructions."""

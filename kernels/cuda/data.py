@@ -34,3 +34,11 @@ def gather_rows(src, index, start, stop, dst):
     n = (stop - start) * src.shape[1]
     if n:
         _gather_rows[_launch.grid(n)](src, index, int(start), int(stop), dst)
+
+
+def input_rows(src, index, start, stop, dst):
+    """The rows index[start:stop] of src as one flat device vector, as kernels.cpu.data.input_rows means it.
+    The device never returns a view of src: reading the index to see whether its rows are consecutive would cost
+    a device-to-host copy per call, so the rows are always gathered into dst (the CPU kernel's fallback)."""
+    gather_rows(src, index, start, stop, dst)
+    return dst[:stop - start].reshape(dst[:stop - start].size)

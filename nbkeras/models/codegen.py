@@ -14,7 +14,18 @@ inline slicing cost 4x the compile time.
 
 import math
 
-from .program import Arg, Const, Data, Grad, PredRows, Slot, StateSlot, View, Weight
+from .program import (
+    Arg,
+    Const,
+    Data,
+    Grad,
+    InputRows,
+    PredRows,
+    Slot,
+    StateSlot,
+    View,
+    Weight,
+)
 
 #: ``mode`` values of a generated ``steps`` function.
 TRAIN, TEST, PREDICT = 0, 1, 2
@@ -38,6 +49,7 @@ class _Emitter:
         self.static = []  # views made once per call (weights, gradients, fixed scratch)
         self.per_step = []  # views made once per step (work and random buffers)
         self._names = {}
+        self.families = {"views"}  # kernel families the step's source imports beyond its calls'
 
     def const(self, value):
         # One slot per use, never shared between equal values: sharing would make the source depend on which
@@ -99,6 +111,14 @@ class _Emitter:
             return f"{a.kind}[{a.index}]"
         if isinstance(a, PredRows):
             return f"views.row_range(P[{a.index}], b0, b1)"
+        if isinstance(a, InputRows):  # once per step, before the forward calls (its buffer is live from the start)
+            key = ("input_rows", a.index)
+            if key not in self._names:
+                buf = self.ref(a.view)
+                self._names[key] = name = f"v{len(self._names)}"
+                self.per_step.append(f"{name} = data.input_rows(X[{a.index}], order, b0, b1, {buf})")
+                self.families.add("data")
+            return self._names[key]
         if isinstance(a, StateSlot):
             if a.offset is None:
                 return "views.flat(state, 0, 0)"
@@ -131,6 +151,8 @@ def generate(program, arena, n_trainable):
             "    empty4 = views.quad(params, 0, 0, 0, 0, 0)",
             f"    ptrain = views.flat(params, 0, {e.const(n_trainable)})",
             f"    rand_width = {e.const(program.rand_width)}"]
+    if program.predict_only:  # its forward section writes predict's outputs (predict_io.py)
+        head += ["    if mode != 2:", "        raise RuntimeError('internal: a predict program runs predict only')"]
     head += ["    " + line for line in e.static]
     body = ["rbase = 0", "for s in range(nsteps):",
             "    b0 = (first + s) * batch",
@@ -147,7 +169,7 @@ def generate(program, arena, n_trainable):
         body += ["        iters[0] = t"]
     body += ["    rbase += B * rand_width"]
     source = "\n".join(head + ["    " + line for line in body]) + "\n"
-    families = sorted(set(program.families()) | {"views"})
+    families = sorted(set(program.families()) | e.families)
     imports = "\n".join(f"from nbkeras.kernels.cpu import {f}" for f in families)
     return _HEADER.format(imports=imports) + "\n\n" + source, e.meta, e.hyper
 

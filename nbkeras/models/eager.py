@@ -10,7 +10,18 @@ import math
 import numpy as np
 
 from .. import backend
-from .program import Arg, Const, Data, Grad, PredRows, Slot, StateSlot, View, Weight
+from .program import (
+    Arg,
+    Const,
+    Data,
+    Grad,
+    InputRows,
+    PredRows,
+    Slot,
+    StateSlot,
+    View,
+    Weight,
+)
 
 TRAIN, TEST, PREDICT = 0, 1, 2
 
@@ -36,6 +47,7 @@ class EagerRun:
         self._grad = grad or (lambda var: var.grad.reshape(-1))
         self._slot = slot
         self._fns = {}
+        self._input_rows = k.data.input_rows
         for call in program.calls():
             if call.fn not in self._fns:
                 family, name = call.fn.split(".")
@@ -48,6 +60,9 @@ class EagerRun:
     def run(self, mode, xs, ys, ws, preds, order, first, nsteps, batch, work, fixed, state, lrs, rand, optimizer,
             params_trainable, grads, segments, acc, training=None, u_product=None):
         program = self.program
+        if program.predict_only and mode != PREDICT:
+            raise RuntimeError("internal: this program writes predict's outputs in its forward section; it runs "
+                               "predict only")
         training = (mode == TRAIN) if training is None else bool(training)
         n = xs[0].shape[0]
         sections = (("forward", "outputs") if mode == PREDICT else
@@ -85,6 +100,8 @@ class EagerRun:
                 return data[a.kind][a.index]
             if isinstance(a, PredRows):
                 return preds[a.index][step["b0"]:step["b1"]].reshape(-1)
+            if isinstance(a, InputRows):
+                return self._input_rows(xs[a.index], order, step["b0"], step["b1"], resolve(a.view))
             if isinstance(a, StateSlot):
                 return state[0:0] if a.offset is None else state[a.offset:a.offset + a.size]
             if isinstance(a, Slot):
@@ -127,7 +144,7 @@ _PER_STEP = frozenset(("b0", "b1", "B", "lr", "t"))
 
 
 def _per_step(a):
-    return ((isinstance(a, View) and a.buf.arena == "rand") or isinstance(a, PredRows)
+    return ((isinstance(a, View) and a.buf.arena == "rand") or isinstance(a, (PredRows, InputRows))
             or (isinstance(a, Arg) and a.name in _PER_STEP))
 
 

@@ -211,6 +211,10 @@ class _Engine:
                    self._no_lrs, self._empty)
 
     def predict(self, xs, outs, order, first, nsteps, batch):
+        dtype = self.plan.arena.dtype
+        if self.plan.program.predict_only and any(x.dtype != dtype for x in xs):
+            # its calls may read the inputs in place (predict_io.py): they must hold the arena's dtype
+            xs = tuple(np.ascontiguousarray(x, dtype=dtype) for x in xs)
         self._call(PREDICT, xs, self._no_targets, self._no_targets, outs, order, first, nsteps, batch,
                    self._no_state, self._no_lrs, self._empty)
 

@@ -21,7 +21,7 @@ liveness: a buffer whose last reader has run is reused by later buffers, so memo
 import math
 
 from ..kernels.cpu.step import MEAN_WITH_SAMPLE_WEIGHT, SUM, SUM_OVER_BATCH_SIZE
-from . import fuse_conv_pool, fuse_elementwise
+from . import fuse_conv_pool, fuse_elementwise, predict_io
 
 _REDUCTION_CODES = {"sum_over_batch_size": SUM_OVER_BATCH_SIZE, "sum": SUM,
                     "mean_with_sample_weight": MEAN_WITH_SAMPLE_WEIGHT, "mean": SUM_OVER_BATCH_SIZE}
@@ -106,6 +106,17 @@ class PredRows(Ref):
 
     def __init__(self, index):
         self.index = int(index)
+
+
+class InputRows(Ref):
+    """The rows [b0, b1) in ``order`` of input ``index``, flattened, for a call that only reads them: a view of the
+    user's array when those rows are consecutive, else gathered into ``view`` (a 2-D view of a work buffer, which
+    is live from the start of the step) -- ``data.input_rows``. Only predict programs use it (predict_io.py)."""
+
+    __slots__ = ("index", "view")
+
+    def __init__(self, index, view):
+        self.index, self.view = int(index), view
 
 
 class StateSlot(Ref):
@@ -204,6 +215,7 @@ class Program:
         self.rand_width = 0  # uniforms per sample per training step
         self.input_grad_buffers = None  # with build(input_grads=True): d loss / d input, per input
         self.pinned = []  # buffers kept alive to the end of the step
+        self.predict_only = False  # its calls write predict's outputs in the forward section (predict_io.py)
 
     def calls(self, sections=SECTIONS):
         for name in sections:
@@ -383,6 +395,8 @@ def build(graph, outputs=(), optimizer=None, is_trainable=lambda var: False, inp
             b.section = "update"
             optimizer.describe_update(b)
             _constraints(b)
+    elif optimizer is None and not input_grads:  # a predict program: read inputs and write outputs in place
+        predict_io.rewrite(b.program)
     _place(b.program)
     return b.program
 
@@ -800,6 +814,9 @@ def _place(program):
     position = 0
     for call in program.calls():
         for a in call.args:
+            if isinstance(a, InputRows):  # gathered (when it is) at the start of the step
+                a = a.view
+                a.buf.first = 0
             if isinstance(a, View):
                 buf = a.buf
                 if buf.first is None:

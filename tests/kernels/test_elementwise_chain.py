@@ -121,9 +121,9 @@ def test_long_chain_split_among_threads(dtype):
     scalars = [2.0, 1.0, 0.0, 0.0, 0.0, 0.0]
     block = 256
     n = E.CHAIN_PARALLEL_WORK // len(words) + 3 * block + 5
-    assert E.chain_workers(n, len(words), 3 * E.CHAIN_PARTS, 3, block) == E.CHAIN_PARTS
-    assert E.chain_workers(n, len(words), 3, 3, block) == 1
-    assert E.chain_workers(n // 2, len(words), 3 * E.CHAIN_PARTS, 3, block) == 1
+    assert E._chain_workers(n, len(words), 3 * E.CHAIN_PARTS, 3, block) == E.CHAIN_PARTS
+    assert E._chain_workers(n, len(words), 3, 3, block) == 1
+    assert E._chain_workers(n // 2, len(words), 3 * E.CHAIN_PARTS, 3, block) == 1
     x = np.random.default_rng(2).uniform(-3, 3, n).astype(dtype)
     before = x.copy()
     one, split = np.empty(n, dtype), np.empty(n, dtype)

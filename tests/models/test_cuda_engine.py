@@ -127,3 +127,22 @@ def test_dropout_draws_its_uniforms_on_the_device():
     assert any(not np.array_equal(a, b) for a, b in zip(before, model.get_weights()))
     p1, p2 = model.predict(x, verbose=0), model.predict(x, verbose=0)
     np.testing.assert_array_equal(p1, p2)  # inference: no dropout
+
+
+def test_a_predict_program_of_ops_matches_cpu():
+    """A chain of ops predicted before compile(): its program reads the input and writes the result in place on
+    the CPU (nbkeras/models/predict_io.py); the device gathers the rows instead (data.input_rows's twin)."""
+    from nbkeras import ops
+
+    def build():
+        inp = keras.Input((6,))
+        return keras.Model(inp, ops.tanh(inp * 2.0 + 1.0) * ops.exp(-inp))
+
+    x, _ = _data((6,), n=14)
+    cpu = build()
+    with keras.device("gpu:0"):
+        gpu = build()
+        got = gpu.predict(x, batch_size=5, verbose=0)
+    assert type(gpu._inference_engine()).__name__ == "CudaEngine"
+    assert gpu._inference_engine().plan.program.predict_only
+    np.testing.assert_allclose(got, cpu.predict(x, batch_size=5, verbose=0), rtol=RTOL, atol=ATOL)
