@@ -45,6 +45,7 @@ import argparse
 import statistics
 import time
 
+import numba
 import numpy as np
 
 import nbkeras as keras
@@ -107,9 +108,12 @@ CHAINS = {
 
 
 def bench_chains(size, rounds):
+    """ns per element of each chain: (predict on numba's threads, predict on one thread, NumPy), best of ``rounds``
+    taken in turn in one process (numba.set_num_threads between the two predicts)."""
     cols = 1024
     rows = size // cols
     x = np.random.default_rng(1).uniform(-2, 2, size=(rows, cols)).astype("float32")
+    threads = numba.get_num_threads()
     out = {}
     for name, chain in CHAINS.items():
         inp = keras.Input((cols,))
@@ -123,16 +127,19 @@ def bench_chains(size, rounds):
         model.predict(x, batch_size=rows, verbose=0)
         want = chain(np, x)
         np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5)
-        t_model, t_np = [], []
+        times = ([], [], [])
         for _ in range(rounds):
-            t0 = time.perf_counter()
-            model.predict(x, batch_size=rows, verbose=0)
-            t_model.append(time.perf_counter() - t0)
+            for k, n_threads in enumerate((threads, 1)):
+                numba.set_num_threads(n_threads)
+                t0 = time.perf_counter()
+                model.predict(x, batch_size=rows, verbose=0)
+                times[k].append(time.perf_counter() - t0)
+            numba.set_num_threads(threads)
             t0 = time.perf_counter()
             chain(np, x)
-            t_np.append(time.perf_counter() - t0)
-        out[name] = (min(t_model) / x.size * 1e9, min(t_np) / x.size * 1e9)
-    return out
+            times[2].append(time.perf_counter() - t0)
+        out[name] = tuple(min(t) / x.size * 1e9 for t in times)
+    return out, threads
 
 
 def main():
@@ -148,11 +155,12 @@ def main():
     print(f"    {'hidden layers':<24}{'samples/s':>12}{'time vs Dense':>15}")
     for name, rate in rates.items():
         print(f"    {name:<24}{rate:>12.0f}{base / rate:>14.2f}x")
-    chains = bench_chains(args.size, max(args.rounds, 5))
-    print(f"(b) elementwise chains over {args.size} float32 values, best of {max(args.rounds, 5)}")
-    print(f"    {'chain':<28}{'predict ns/el':>14}{'NumPy ns/el':>13}{'ratio':>8}")
-    for name, (t_model, t_np) in chains.items():
-        print(f"    {name:<28}{t_model:>14.2f}{t_np:>13.2f}{t_model / t_np:>7.2f}x")
+    chains, threads = bench_chains(args.size, max(args.rounds, 5))
+    print(f"(b) elementwise chains over {args.size} float32 values, predict (on {threads} numba threads, then on 1) "
+          f"and NumPy in turn, best of {max(args.rounds, 5)}; ns per element and the time against NumPy's")
+    print(f"    {'chain':<28}{f'{threads} threads':>10}{'ratio':>8}{'1 thread':>10}{'ratio':>8}{'NumPy':>8}")
+    for name, (t_model, t_one, t_np) in chains.items():
+        print(f"    {name:<28}{t_model:>10.2f}{t_model / t_np:>7.2f}x{t_one:>10.2f}{t_one / t_np:>7.2f}x{t_np:>8.2f}")
 
 
 if __name__ == "__main__":

@@ -11,7 +11,8 @@ Environment switches (read once, at import):
 ``NBKERAS_CACHE``
     ``0`` turns the on-disk cache off (every process compiles again).
 ``NBKERAS_NUM_THREADS``
-    Threads for the matrix products (the only multi-threaded work). Default: 1 (see ``compute_threads``).
+    BLAS threads for the matrix products. Default: 1 (see ``compute_threads``). When set, it also caps numba's
+    threads, which the convolutions and long elementwise chains share their work among (conv.py, elementwise.py).
 ``NBKERAS_GEMM``
     ``auto`` (default), ``blas`` or ``numba``: see ``kernels/cpu/gemm.py``.
 ``NUMBA_DISABLE_JIT=1``

@@ -15,7 +15,8 @@ Ops with a Python scalar (``x * 2``, ``1 - x``, ``x ** 3``) use ``scalar_forward
 binary codes with one side a float, ``scalar_first`` saying which side.
 
 A chain of these ops (``tanh(2 x + 1) * exp(-x)``) runs as one blocked pass with ``chain_forward``: the same per-code
-loops over blocks of a few hundred elements, intermediates in a small scratch that stays in cache.
+loops over blocks of a few thousand elements, intermediates in a small scratch that stays in cache; a long chain's
+blocks are shared among numba's threads.
 
 Every kernel works for float32 and float64; integer and boolean results are stored as floats (0.0 / 1.0), as
 every buffer of a model is. ``out`` may alias ``x`` in the unary and scalar kernels.

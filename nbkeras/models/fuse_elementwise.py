@@ -4,6 +4,9 @@ A functional model of ops -- ``ops.tanh(x * 2.0 + 1.0) * ops.exp(-x)`` -- is a g
 pass over memory (read its inputs, write its output). ``fuse`` replaces every connected group of such nodes by one
 node whose layer describes a single ``elementwise.chain_forward`` call: one blocked pass, the intermediates kept in
 a small scratch that stays in cache. Results are unchanged bit for bit: the kernel runs the same per-code loops.
+The scratch has register rows for ``E.CHAIN_PARTS`` workers, so a long chain's blocks are shared among numba's
+threads; and in a predict program the chain then reads the caller's input rows and writes the result's rows itself
+(predict_io.py), so a model that is one chain makes one pass over memory.
 
 What fuses: ``UnaryOp``, ``ScalarOp`` (a tensor and a Python number) and ``BinaryOp`` of two tensors of the output's
 shape (no broadcasting, no weights or array constants). A node joins the group of its consumers when its output is
