@@ -795,9 +795,13 @@ CHAIN_MAX_OPS = 8
 CHAIN_MAX_REGS = 8
 #: Most workers a chain's blocks are shared among (regs rows: CHAIN_PARTS times those of one worker, at most).
 CHAIN_PARTS = 4
-#: Instructions times elements below which a chain runs on the calling thread (a parallel region costs 10-50 us;
-#: 2^20 element-instructions take ~30 us for the simplest ops, several times that with exp or tanh).
-CHAIN_PARALLEL_WORK = 1 << 20
+#: Weighted element-instructions below which a chain runs on the calling thread: an arithmetic instruction weighs 1,
+#: a transcendental one (``_CHAIN_HEAVY``: exp, tanh, log, trigonometric, power ...) 8. Measured on the 2-core dev
+#: machine (chain_forward alone, one worker against four rows' worth, best of many, two runs): x*2+1 took 1.39x /
+#: 1.01x the time split at 512K elements, 1.02x / 0.97x at 1M, 0.45x / 1.08x at 2M (memory-bound); 8 arithmetic ops
+#: 0.86x / 0.78x at 512K, 0.69x at 1M (0.98-1.01x below 512K); tanh(2x+1)*exp(-x) 0.86x / 1.13x at 256K, 0.81x /
+#: 0.79x at 512K, 0.66x at 1M. This threshold splits the last two from 512K and 210K, x*2+1 from 2M.
+CHAIN_PARALLEL_WORK = 1 << 22
 #: Blocks a worker claims at a time.
 CHAIN_CLAIM = 8
 
@@ -891,6 +895,7 @@ def chain_forward(n_ops, op0, op1, op2, op3, op4, op5, op6, op7, s0, s1, s2, s3,
         raise ValueError("chain_forward: regs must be (R, block) with 1 <= R <= 32 and block >= 1")
     written = 0
     need = 1  # register rows one worker uses
+    weight = 0  # of the instructions, for the thread split
     for i in range(n_ops):
         op = _pick_op(i, op0, op1, op2, op3, op4, op5, op6, op7)
         if op < 0 or op >= 1 << 20:
@@ -902,6 +907,7 @@ def chain_forward(n_ops, op0, op1, op2, op3, op4, op5, op6, op7, s0, s1, s2, s3,
         d = (op >> 16) & 15
         if (kind == CHAIN_UNARY and code >= N_UNARY) or (kind != CHAIN_UNARY and code >= N_BINARY):
             raise ValueError("chain_forward: unknown code")
+        weight += 8 if _chain_heavy(kind, code) else 1
         err = _chain_source_error(a, written, n_regs, n, x0.shape[0], x1.shape[0], x2.shape[0], x3.shape[0])
         if kind == CHAIN_BINARY and err == 0:
             err = _chain_source_error(b, written, n_regs, n, x0.shape[0], x1.shape[0], x2.shape[0], x3.shape[0])
@@ -917,7 +923,7 @@ def chain_forward(n_ops, op0, op1, op2, op3, op4, op5, op6, op7, s0, s1, s2, s3,
             written |= 1 << d
             need = max(need, d + 1)
     step = CHAIN_CLAIM * block
-    parts = _chain_workers(n, n_ops, n_regs, need, block)
+    parts = _chain_workers(n, weight, n_regs, need, block)
     if parts > 1:
         _chain_parts(parts, need, step, n_ops, op0, op1, op2, op3, op4, op5, op6, op7, s0, s1, s2, s3, s4, s5, s6,
                      s7, x0, x1, x2, x3, out, regs)
@@ -926,12 +932,20 @@ def chain_forward(n_ops, op0, op1, op2, op3, op4, op5, op6, op7, s0, s1, s2, s3,
                      x0, x1, x2, x3, out, regs)
 
 
+@kernel(inline="always")
+def _chain_heavy(kind, code):
+    """Whether an instruction costs several arithmetic ones an element (vector math or a libm call)."""
+    if kind == CHAIN_UNARY:
+        return (EXP <= code <= EXPM1) or (SIN <= code <= SIGMOID) or (SOFTPLUS <= code <= ERF)
+    return code == POWER or code == ARCTAN2 or code == MOD or code == FLOOR_DIVIDE
+
+
 @kernel
-def _chain_workers(n, n_ops, rows, need, block):
-    """Workers chain_forward shares ``n`` elements among, for ``n_ops`` instructions, ``rows`` rows of regs of
-    which one worker needs ``need``, ``block`` elements a block: 1 (the calling thread) below
-    CHAIN_PARALLEL_WORK element-instructions."""
-    if n * n_ops < CHAIN_PARALLEL_WORK:
+def _chain_workers(n, weight, rows, need, block):
+    """Workers chain_forward shares ``n`` elements among, for instructions of total ``weight`` (see
+    CHAIN_PARALLEL_WORK), ``rows`` rows of regs of which one worker needs ``need``, ``block`` elements a block: 1
+    (the calling thread) below CHAIN_PARALLEL_WORK."""
+    if n * weight < CHAIN_PARALLEL_WORK:
         return 1
     step = CHAIN_CLAIM * block
     return max(1, min(rows // need, CHAIN_PARTS, (n + step - 1) // step))

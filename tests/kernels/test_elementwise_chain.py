@@ -120,10 +120,13 @@ def test_long_chain_split_among_threads(dtype):
              C(E.CHAIN_BINARY, E.MULTIPLY, 4, 6)]
     scalars = [2.0, 1.0, 0.0, 0.0, 0.0, 0.0]
     block = 256
-    n = E.CHAIN_PARALLEL_WORK // len(words) + 3 * block + 5
-    assert E._chain_workers(n, len(words), 3 * E.CHAIN_PARTS, 3, block) == E.CHAIN_PARTS
-    assert E._chain_workers(n, len(words), 3, 3, block) == 1
-    assert E._chain_workers(n // 2, len(words), 3 * E.CHAIN_PARTS, 3, block) == 1
+    weight = 4 + 2 * 8  # four arithmetic instructions, tanh and exp
+    n = E.CHAIN_PARALLEL_WORK // weight + 3 * block + 5
+    assert E._chain_workers(n, weight, 3 * E.CHAIN_PARTS, 3, block) == E.CHAIN_PARTS
+    assert E._chain_workers(n, weight, 3, 3, block) == 1
+    assert E._chain_workers(n // 2, weight, 3 * E.CHAIN_PARTS, 3, block) == 1
+    # x * 2 + 1 at the same length stays on one thread (memory-bound: two threads gained only out of cache)
+    assert E._chain_workers(n, 2, 3 * E.CHAIN_PARTS, 3, block) == 1
     x = np.random.default_rng(2).uniform(-3, 3, n).astype(dtype)
     before = x.copy()
     one, split = np.empty(n, dtype), np.empty(n, dtype)
