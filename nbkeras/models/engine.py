@@ -6,6 +6,7 @@ in the same order, so they give the same numbers.
 """
 
 import contextlib
+import math
 import os
 import threading
 import time
@@ -130,7 +131,7 @@ class Plan:
 
     @staticmethod
     def width(tensor):
-        return int(np.prod(tensor.shape[1:]))
+        return math.prod(int(d) for d in tensor.shape[1:])
 
 
 def random_count(n_rows, first, nsteps, batch, width):
