@@ -40,6 +40,17 @@ def test_a_chain_reads_the_input_and_writes_the_result_in_place():
     assert isinstance(chain.args[17], InputRows) and isinstance(chain.args[21], PredRows)
 
 
+def test_two_inputs_read_in_place():
+    a, b = keras.Input((4, 3)), keras.Input((4, 3))
+    model = keras.Model([a, b], (a * a * 0.5 + a * 3.0 - 1.0) / (b * b + 1.0))
+    xa, xb = data((23, 4, 3), 1), data((23, 4, 3), 2)
+    want = (xa * xa * 0.5 + xa * 3.0 - 1.0) / (xb * xb + 1.0)
+    np.testing.assert_allclose(model.predict([xa, xb], batch_size=8, verbose=0), want, rtol=1e-6, atol=1e-7)
+    (chain,) = model._inference_engine().plan.program.calls()
+    assert [type(r).__name__ for r in chain.args[17:22]] == ["InputRows", "InputRows", "Arg", "Arg", "PredRows"]
+    assert sorted(r.index for r in chain.args[17:19]) == [0, 1]
+
+
 @pytest.mark.parametrize("build,fn", [(ops.tanh, "elementwise.unary_forward"),
                                       (lambda t: t * 3.0, "elementwise.scalar_forward")])
 def test_single_ops_are_rewritten_too(build, fn):
