@@ -24,6 +24,17 @@ def _check_gather(src, index, start, stop, dst):
             raise ValueError("gather_rows: index values must lie in [0, len(src)); negative indices do not wrap")
 
 
+@kernel(inline="always")
+def _copy_rows(src, index, start, stop, dst):
+    """The copy of gather_rows and input_rows, on checked arguments."""
+    d = src.shape[1]
+    for i in range(start, stop):
+        r = index[i]
+        o = i - start
+        for j in range(d):
+            dst[o, j] = src[r, j]
+
+
 @kernel
 def gather_rows(src, index, start, stop, dst):
     """dst[i - start, :] = src[index[i], :] for i in [start, stop).
@@ -35,12 +46,7 @@ def gather_rows(src, index, start, stop, dst):
     error rather than counting from the end; dst must not overlap src.
     """
     _check_gather(src, index, start, stop, dst)
-    d = src.shape[1]
-    for i in range(start, stop):
-        r = index[i]
-        o = i - start
-        for j in range(d):
-            dst[o, j] = src[r, j]
+    _copy_rows(src, index, start, stop, dst)
 
 
 @kernel
@@ -60,10 +66,5 @@ def input_rows(src, index, start, stop, dst):
                 break
         if consecutive:
             return src[r0:r0 + m].reshape(-1)
-    d = src.shape[1]
-    for i in range(start, stop):
-        r = index[i]
-        o = i - start
-        for j in range(d):
-            dst[o, j] = src[r, j]
+    _copy_rows(src, index, start, stop, dst)
     return dst[:m].reshape(-1)
