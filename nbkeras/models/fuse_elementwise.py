@@ -12,7 +12,8 @@ What fuses: ``UnaryOp``, ``ScalarOp`` (a tensor and a Python number) and ``Binar
 shape (no broadcasting, no weights or array constants). A node joins the group of its consumers when its output is
 read by nodes of that group only and is not needed elsewhere: not a graph output, an ``add_loss`` tensor, an
 activity-regularized tensor or a mask. A group has at most ``CHAIN_MAX_OPS`` (8) instructions and 4 external inputs
-(longer chains become several groups); a group of one op stays as it was.
+(longer chains become several groups). A lone op becomes a chain of one instruction too: the same loop, but a large
+``tanh(x)`` then shares its blocks among numba's threads as a long chain does.
 
 Only a program without a backward section may be fused: a training step's backward reads every intermediate
 output (and writes its gradient), so ``program.build`` calls ``fuse`` only when there is no optimizer.
@@ -97,7 +98,7 @@ def fuse(graph, keep=frozenset()):
         return graph
     nodes = graph.nodes
     instr = [_fusable(n) for n in nodes]
-    if sum(i is not None for i in instr) < 2:
+    if all(i is None for i in instr):
         return graph
     producer = {id(n.outputs[0]): k for k, n in enumerate(nodes) if instr[k] is not None}
     consumers = {}
@@ -133,10 +134,7 @@ def fuse(graph, keep=frozenset()):
             for t in instr[k][3]:
                 if id(t) in producer:
                     heapq.heappush(heap, -producer[id(t)])
-        if len(members) > 1:
-            groups.append((root, sorted(members), list(external.values())))
-        else:
-            group_of[root] = None
+        groups.append((root, sorted(members), list(external.values())))
     if not groups:
         return graph
     fused = {root: _chain_node(Node, nodes, members, inputs, instr) for root, members, inputs in groups}

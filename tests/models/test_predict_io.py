@@ -51,15 +51,23 @@ def test_two_inputs_read_in_place():
     assert sorted(r.index for r in chain.args[17:19]) == [0, 1]
 
 
+@pytest.mark.parametrize("fusion", [True, False])
 @pytest.mark.parametrize("build,fn", [(ops.tanh, "elementwise.unary_forward"),
                                       (lambda t: t * 3.0, "elementwise.scalar_forward")])
-def test_single_ops_are_rewritten_too(build, fn):
+def test_single_ops_are_rewritten_too(build, fn, fusion, monkeypatch):
+    """A lone op is a chain of one instruction (fuse_elementwise.py); without fusion, its own kernel: either reads
+    and writes in place."""
+    from nbkeras.models import fuse_elementwise
+
+    monkeypatch.setattr(fuse_elementwise, "ENABLED", fusion)
     inp = keras.Input((4, 3))
     model = keras.Model(inp, build(inp))
     x = data((9, 4, 3), 1)
     np.testing.assert_allclose(model.predict(x, verbose=0), build(np.asarray(x)) if fn.endswith("scalar_forward")
                                else np.tanh(x), rtol=3e-7)
-    assert calls(model) == [fn]
+    assert calls(model) == ["elementwise.chain_forward" if fusion else fn]
+    (call,) = model._inference_engine().plan.program.calls()
+    assert {type(a).__name__ for a in call.args} >= {"InputRows", "PredRows"}
 
 
 def test_same_numbers_as_without_the_rewrite_on_both_interpreters(monkeypatch):
@@ -114,9 +122,8 @@ def test_buffers_with_other_readers_keep_their_copies():
     np.testing.assert_allclose(b, np.tanh(x), rtol=3e-7)
     np.testing.assert_allclose(c, np.exp(x * 0.5) * 2, rtol=1e-6)
     # inp (read by the chain exp(inp * 0.5) and by tanh) is gathered once; y (also read by y * 2) is copied out;
-    # tanh(inp) and y * 2 write their outputs directly
-    assert calls(model) == ["data.gather_rows", "elementwise.chain_forward", "elementwise.unary_forward",
-                            "elementwise.scalar_forward", "tensor_ops.copy_into"]
+    # tanh(inp) and y * 2 (chains of one instruction) write their outputs directly
+    assert calls(model) == ["data.gather_rows"] + ["elementwise.chain_forward"] * 3 + ["tensor_ops.copy_into"]
     assert sum(isinstance(a, PredRows) for c in model._inference_engine().plan.program.calls(("forward",))
                for a in c.args) == 2
 
