@@ -796,11 +796,12 @@ CHAIN_MAX_REGS = 8
 #: Most workers a chain's blocks are shared among (regs rows: CHAIN_PARTS times those of one worker, at most).
 CHAIN_PARTS = 4
 #: Weighted element-instructions below which a chain runs on the calling thread: an arithmetic instruction weighs 1,
-#: a transcendental one (``_CHAIN_HEAVY``: exp, tanh, log, trigonometric, power ...) 8. Measured on the 2-core dev
-#: machine (chain_forward alone, one worker against four rows' worth, best of many, two runs): x*2+1 took 1.39x /
-#: 1.01x the time split at 512K elements, 1.02x / 0.97x at 1M, 0.45x / 1.08x at 2M (memory-bound); 8 arithmetic ops
-#: 0.86x / 0.78x at 512K, 0.69x at 1M (0.98-1.01x below 512K); tanh(2x+1)*exp(-x) 0.86x / 1.13x at 256K, 0.81x /
-#: 0.79x at 512K, 0.66x at 1M. This threshold splits the last two from 512K and 210K, x*2+1 from 2M.
+#: a transcendental one (``_chain_heavy``: exp, tanh, log, trigonometric, power ...) 4 -- in a chain they cost
+#: ~0.05 and ~0.2 ns an element. Measured on the 2-core dev machine (chain_forward alone, one worker against four
+#: rows' worth, alternating, medians of 20-64 calls): the split lost or tied wherever one thread took under ~200 us
+#: (tanh(x) 512K elements 1.31x the time, 1M 0.98x; tanh(2x+1)*exp(-x) 256K 1.18x; x*2+1 1.00x up to 1M) and gained
+#: above it (tanh(x) 2M 0.76x; the tanh chain 512K 0.86x, 1M 0.69x; 8 arithmetic ops 512K 0.88x, 1M 0.68x; x*2+1
+#: 2M 0.90x). This threshold splits those from 1M, 350K, 512K and 2M elements.
 CHAIN_PARALLEL_WORK = 1 << 22
 #: Blocks a worker claims at a time.
 CHAIN_CLAIM = 8
@@ -907,7 +908,7 @@ def chain_forward(n_ops, op0, op1, op2, op3, op4, op5, op6, op7, s0, s1, s2, s3,
         d = (op >> 16) & 15
         if (kind == CHAIN_UNARY and code >= N_UNARY) or (kind != CHAIN_UNARY and code >= N_BINARY):
             raise ValueError("chain_forward: unknown code")
-        weight += 8 if _chain_heavy(kind, code) else 1
+        weight += 4 if _chain_heavy(kind, code) else 1
         err = _chain_source_error(a, written, n_regs, n, x0.shape[0], x1.shape[0], x2.shape[0], x3.shape[0])
         if kind == CHAIN_BINARY and err == 0:
             err = _chain_source_error(b, written, n_regs, n, x0.shape[0], x1.shape[0], x2.shape[0], x3.shape[0])

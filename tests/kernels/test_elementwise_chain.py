@@ -120,7 +120,7 @@ def test_long_chain_split_among_threads(dtype):
              C(E.CHAIN_BINARY, E.MULTIPLY, 4, 6)]
     scalars = [2.0, 1.0, 0.0, 0.0, 0.0, 0.0]
     block = 256
-    weight = 4 + 2 * 8  # four arithmetic instructions, tanh and exp
+    weight = 4 + 2 * 4  # four arithmetic instructions, tanh and exp
     n = E.CHAIN_PARALLEL_WORK // weight + 3 * block + 5
     assert E._chain_workers(n, weight, 3 * E.CHAIN_PARTS, 3, block) == E.CHAIN_PARTS
     assert E._chain_workers(n, weight, 3, 3, block) == 1
