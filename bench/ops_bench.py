@@ -25,15 +25,28 @@ waits for the compiled step before timing (steady state, as NumPy's): 2026-11-30
 tanh(2x+1)*exp(-x) 1.29 vs 1.01 (1.28x), (x*x*0.5+3x-1)/(x*x+1) 0.86 vs 0.82 (1.05x), x*2+1 0.43 vs 0.20,
 tanh 0.45 vs 0.17, exp 0.61 vs 0.35. Four later runs the same night (load ~1) put the chains at 1.27-1.33
 vs 0.91-0.95 (1.40x) and 0.90-0.99 vs 0.66-0.73 (1.32-1.50x): NumPy's own time for the second chain moved from
-0.82 to 0.66-0.73, so its 1.05x was the kind end of the range. x*2+1 taken apart (the engine's predict timed alone, output preallocated):
-gather + chain + copy 0.26 ns an element, of which the input gather and the output copy are ~0.07 each.
+0.82 to 0.66-0.73, so its 1.05x was the kind end of the range. x*2+1 taken apart (the engine's predict timed alone,
+output preallocated): gather + chain + copy 0.26 ns an element, of which the input gather and the output copy are
+~0.07 each.
 Fusion (nbkeras/models/fuse_elementwise.py) runs a chain of ops in a forward-only program as one
 elementwise.chain_forward call: blocks of 4096 values, each op one loop over the block, the intermediates in cache.
 vmath's float32 tanh now runs in float32 arithmetic (0.18 ns an element alone, NumPy 0.17; was 0.45 via float64).
-What is left (the issue's target, not slower than NumPy, is not met): (1) predict's fixed cost -- the input gathered
-into the step's buffers and the output copied out (~0.07 each, as memcpy), ~40 us a call, and the first calls' page
-faults; (2) in cache a fused op still reads and writes its block (~0.03-0.05 ns an element an op): only one loop
-per chain (every op of an element in registers) would go further.
+2026-11-30, later (load 0.5-0.7, three runs of this script, then one with --size 4194304), after four changes: the
+predict program reads the input rows and writes the result's rows in place (nbkeras/models/predict_io.py: no gather,
+no output copy), float32 exp in float32 arithmetic (0.18 ns an element, was 0.29), long chains shared among numba's
+threads (elementwise.chain_forward), and a lone op run as a chain of one. ns per element, the time against NumPy's:
+                            2 threads                      1 thread                       NumPy
+    tanh(2x+1)*exp(-x)      0.45-0.47 (0.58-0.59x)         0.60-0.63 (0.78-0.80x)         0.76-0.82
+    (x*x*0.5+3x-1)/(x*x+1)  0.32-0.37 (0.57-0.62x)         0.40-0.43 (0.67-0.76x)         0.56-0.60
+    x*2+1                   0.14 (0.88-1.06x)              0.13 (0.82-1.00x)              0.13-0.16
+    tanh(x)                 0.19-0.20 (1.17-1.26x)         0.21-0.22 (1.33-1.37x)         0.16-0.17
+    exp(x)                  0.20-0.22 (0.59-0.68x)         0.22-0.23 (0.69-0.70x)         0.32-0.33
+    4M values: the chains 0.27x and 0.22x (1 thread 0.42x, 0.32x: NumPy's passes leave the cache), x*2+1 0.90x
+    (1.04x), tanh(x) 0.97x (1.27x), exp(x) 0.55x (0.69x).
+A chain of several ops beats NumPy on one thread too; x*2+1 is even with it. tanh(x) alone is not: vmath's tanh is
+as fast as NumPy's (0.17), so predict's fixed cost (~31 us of Python a call, plus the step's dispatch) is what it
+loses by at 1M values. Left: ~25 ns per instruction per block in chain_forward (measured with 64-element blocks;
+it keeps blocks at 4096 values, so every instruction reads and writes L1/L2 rather than registers).
 
 Earlier (before fusion, one run): tanh(2x+1)*exp(-x) 2.42 vs 1.06, was 14.7 vs 1.09 before kernels/cpu/vmath.py,
 when elementwise.unary_forward called scalar libm tanh/exp (~14 and ~2 ns an element). vmath's vectorised versions
