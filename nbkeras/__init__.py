@@ -12,6 +12,8 @@ from .layers import Input
 from .models import Model, Sequential
 from . import saving  # noqa: E402,F401
 from . import ops  # noqa: E402,F401
+from . import config, datasets, random  # noqa: E402,F401
 
 __all__ = ["Input", "device", "Model", "Sequential", "activations", "backend", "callbacks", "constraints", "initializers",
-           "layers", "losses", "metrics", "models", "optimizers", "regularizers", "utils", "__version__"]
+           "layers", "losses", "metrics", "models", "optimizers", "regularizers", "utils", "config", "datasets", "random",
+           "__version__"]
