@@ -11,6 +11,7 @@ asks for the view it needs (``ctx.input(0, (h, w, c))`` is a (batch, h, w, c) im
 
 import math
 import re
+import threading
 
 import numpy as np
 
@@ -286,6 +287,30 @@ class Node:
         self.outputs = list(outputs)
 
 
+#: How deep this thread is in custom layers' calls on arrays (the outermost one resets ``losses``).
+_EAGER_CALLS = threading.local()
+
+
+def _self_and_sublayers(layer):
+    """``layer`` and every layer under it, once each: a built model's layers, other layers' tracked attributes."""
+    from .tracing import tracked_sublayers
+
+    out, seen, todo = [], set(), [layer]
+    while todo:
+        current = todo.pop(0)
+        if id(current) in seen:
+            continue
+        seen.add(id(current))
+        out.append(current)
+        children = None
+        if getattr(current, "_graph_ready", False):
+            children = current.layers
+        if children is None:
+            children = tracked_sublayers(current)
+        todo.extend(children)
+    return out
+
+
 def is_symbolic(x):
     if isinstance(x, KerasTensor):
         return True
@@ -525,7 +550,16 @@ class Layer:
                 self._initial_weights = None
         if symbolic:
             return tracing.trace(self, inputs, kwargs)
-        return self.call(inputs, **kwargs)
+        depth = getattr(_EAGER_CALLS, "depth", 0)
+        if depth == 0:  # the outermost call: the add_loss values of the previous call go
+            for layer in _self_and_sublayers(self):
+                if hasattr(layer, "_eager_losses"):
+                    layer._eager_losses.clear()
+        _EAGER_CALLS.depth = depth + 1
+        try:
+            return self.call(inputs, **kwargs)
+        finally:
+            _EAGER_CALLS.depth = depth
 
     def _as_list(self, inputs):
         if self.n_inputs == 1:
@@ -616,7 +650,14 @@ class Layer:
 
     @property
     def losses(self):
-        return list(getattr(self, "_eager_losses", []))
+        """Keras's ``layer.losses``: what ``add_loss`` received during the last call on arrays, and the current
+        penalties of the weight regularizers -- this layer's and its sub-layers', recursively (a model's: all its
+        layers'). A call on arrays of the outermost layer clears the add_loss values first, as Keras does."""
+        out = []
+        for layer in _self_and_sublayers(self):
+            out.extend(getattr(layer, "_eager_losses", []))
+            out.extend(regularizer(var.value) for var, regularizer in layer.weight_regularizers())
+        return out
 
     def weight_regularizers(self):
         """[(variable, regularizer)] whose penalties join the loss (``add_weight(regularizer=...)``)."""

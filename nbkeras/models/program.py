@@ -563,7 +563,8 @@ def _losses_and_metrics(b, graph, outputs, fbuf):
     for o, op in enumerate(outputs):
         yp = View(fbuf[id(graph.outputs[op.index])], (op.last_dim,))
         ybuf = b.buffer("y", op.y_width)
-        b.emit("data.gather_rows", Data("Y", o), Arg("order"), Arg("b0"), Arg("b1"), View(ybuf, (ybuf.width,)))
+        if op.y_width:  # none for an output without targets (no loss or metrics: a model trained on add_loss terms)
+            b.emit("data.gather_rows", Data("Y", o), Arg("order"), Arg("b0"), Arg("b1"), View(ybuf, (ybuf.width,)))
         wbuf = b.buffer("w", op.rows_per_sample)
         b.emit("step.gather_or_fill", Data("W", o), Arg("order"), Arg("b0"), Arg("b1"), View(wbuf, (wbuf.width,)),
                Const(1.0))

@@ -143,8 +143,20 @@ class Trainer:
             raise NotCompiledError(f"You must call `compile()` before using the model (in `{method}()`).")
 
     def _assert_has_loss(self):
-        if self._compile_args.get("loss") is None:
+        """Keras trains a model compiled without a loss on what its layers add (add_loss, activity and weight
+        regularizers); with none of those either, there is nothing to minimise."""
+        if self._compile_args.get("loss") is None and not self._adds_losses():
             raise ValueError("No loss to compute. Provide a `loss` argument in `compile()`.")
+
+    def _adds_losses(self):
+        from ..layers.base import _self_and_sublayers
+
+        for node in getattr(self, "_nodes", ()):
+            if getattr(getattr(node, "subgraph", None), "losses", None):
+                return True
+        return any(layer is not self and (getattr(layer, "activity_regularizer", None) is not None
+                                          or layer.weight_regularizers())
+                   for layer in _self_and_sublayers(self))
 
     # -------------------------------------------------------------- plan
     def _dtype(self):

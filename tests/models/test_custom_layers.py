@@ -157,3 +157,61 @@ def test_a_batch_mean_that_flows_on_is_refused():
 
     with pytest.raises(ValueError, match="whole batch"):
         Bad()(keras.Input((2,)))
+
+
+def test_layer_losses_follow_the_guide():
+    """Keras's guide: ``losses`` is empty before a call, holds the last call's add_loss values (inner layers'
+    too), is reset by each outermost call, and includes the weight regularizers' current penalties."""
+
+    class Outer(keras.layers.Layer):
+        def __init__(self):
+            super().__init__()
+            self.activity_reg = ActivityRegularizationLayer(1e-2)
+
+        def call(self, inputs):
+            return self.activity_reg(inputs)
+
+    from nbkeras import ops
+
+    layer = Outer()
+    assert len(layer.losses) == 0
+    layer(ops.ones((1, 1)))
+    assert len(layer.losses) == 1 and np.isclose(float(layer.losses[0]), 1e-2)
+    layer(ops.ones((1, 1)) * 3.0)
+    assert len(layer.losses) == 1 and np.isclose(float(layer.losses[0]), 3e-2)  # reset, not appended
+
+    class WithRegularizer(keras.layers.Layer):
+        def __init__(self):
+            super().__init__()
+            self.dense = keras.layers.Dense(2, kernel_regularizer=keras.regularizers.l2(1e-3))
+
+        def call(self, inputs):
+            return self.dense(inputs)
+
+    reg = WithRegularizer()
+    reg(np.ones((1, 3), "float32"))
+    kernel = reg.dense.get_weights()[0]
+    assert len(reg.losses) == 1
+    np.testing.assert_allclose(float(reg.losses[0]), 1e-3 * np.sum(kernel ** 2), rtol=1e-5)
+
+
+def test_compiled_without_a_loss_trains_on_add_loss_terms():
+    """Keras's guide: with add_loss in the model, compile() may omit the loss; fit(x) needs no targets."""
+    keras.utils.set_random_seed(1)
+    inp = keras.Input((3,))
+    dense = keras.layers.Dense(2)
+    model = keras.Model(inp, ActivityRegularizationLayer(0.5)(dense(inp)))
+    model.compile(optimizer=keras.optimizers.SGD(0.1))
+    x = np.random.default_rng(1).normal(size=(8, 3)).astype("float32")
+    w, b = model.get_weights()
+    want = 0.5 * np.mean(x @ w + b)
+    np.testing.assert_allclose(model.evaluate(x, verbose=0), want, rtol=1e-5)
+    history = model.fit(x, batch_size=8, epochs=2, verbose=0).history
+    np.testing.assert_allclose(history["loss"][0], want, rtol=1e-5)
+    # loss = 0.5 * mean over 8 rows x 2 units: d loss / d bias_j = 0.5 * 8 / 16 = 0.25; SGD(0.1), two steps
+    np.testing.assert_allclose(model.get_weights()[1], b - 2 * 0.1 * 0.25, rtol=1e-5, atol=1e-7)
+    model.fit(x, np.zeros((8, 2), "float32"), verbose=0)  # targets given and unused
+    plain = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])
+    plain.compile(optimizer="sgd")
+    with pytest.raises(ValueError, match="No loss to compute"):
+        plain.fit(x, x[:, :2], verbose=0)
