@@ -1,4 +1,4 @@
-"""``keras.config``: Keras 3's global settings, as nbkeras has them (``import nbkeras as keras; keras.config.floatx()``).
+"""``keras.config``: Keras 3's global settings, as nbkeras has them (``keras.config.floatx()``).
 
 The settings nbkeras has are the backend's (``nbkeras.backend``): float type, epsilon, image layout. Keras's
 traceback filtering has no counterpart (nbkeras does not rewrite tracebacks), so its switches only keep the flag

@@ -91,7 +91,7 @@ def test_mnist_reads_keras_cache_and_downloads_nothing(tmp_path, monkeypatch):
     arrays = dict(x_train=rng.integers(0, 255, (5, 28, 28), dtype=np.uint8), y_train=np.arange(5, dtype=np.uint8),
                   x_test=rng.integers(0, 255, (2, 28, 28), dtype=np.uint8), y_test=np.arange(2, dtype=np.uint8))
     np.savez(tmp_path / "datasets" / "mnist.npz", **arrays)
-    (xt, yt), (xs, ys) = keras.datasets.mnist.load_data()
+    (xt, _), (_, ys) = keras.datasets.mnist.load_data()
     np.testing.assert_array_equal(xt, arrays["x_train"])
     np.testing.assert_array_equal(ys, arrays["y_test"])
     with pytest.raises(AttributeError, match="downloads nothing"):

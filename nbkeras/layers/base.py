@@ -651,12 +651,12 @@ class Layer:
     @property
     def losses(self):
         """Keras's ``layer.losses``: what ``add_loss`` received during the last call on arrays, and the current
-        penalties of the weight regularizers -- this layer's and its sub-layers', recursively (a model's: all its
-        layers'). A call on arrays of the outermost layer clears the add_loss values first, as Keras does."""
+        penalties of the trainable weights' regularizers -- this layer's and its sub-layers', recursively (a
+        model's: all its layers'). A call on arrays of the outermost layer clears the add_loss values first."""
         out = []
         for layer in _self_and_sublayers(self):
             out.extend(getattr(layer, "_eager_losses", []))
-            out.extend(regularizer(var.value) for var, regularizer in layer.weight_regularizers())
+            out.extend(regularizer(var.value) for var, regularizer in layer.weight_regularizers() if var.trainable)
         return out
 
     def weight_regularizers(self):
