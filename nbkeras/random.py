@@ -49,6 +49,9 @@ def _generator(seed, fn):
 def _shape(shape, fn):
     if isinstance(shape, (int, np.integer)):
         shape = (int(shape),)
+    if isinstance(shape, KerasTensor) or (isinstance(shape, (list, tuple)) and any(
+            d is None or isinstance(d, KerasTensor) for d in shape)):
+        _concrete(KerasTensor((None,), "float32"), fn)  # a symbolic batch size: the symbolic tensors' error
     try:
         shape = tuple(int(d) for d in shape)
     except TypeError:

@@ -96,3 +96,17 @@ def test_mnist_reads_keras_cache_and_downloads_nothing(tmp_path, monkeypatch):
     np.testing.assert_array_equal(ys, arrays["y_test"])
     with pytest.raises(AttributeError, match="downloads nothing"):
         keras.datasets.cifar10  # noqa: B018
+
+
+def test_random_normal_with_a_symbolic_batch_size_says_what_to_use():
+    """The Keras guide's VAE ``Sampling`` layer draws keras.random.normal(shape=(batch, dim)) inside call()."""
+    from nbkeras import ops
+
+    class Sampling(keras.layers.Layer):
+        def call(self, inputs):
+            z_mean, z_log_var = inputs
+            eps = keras.random.normal(shape=(ops.shape(z_mean)[0], ops.shape(z_mean)[1]))
+            return z_mean + ops.exp(0.5 * z_log_var) * eps
+
+    with pytest.raises(ValueError, match="keras.random.normal on a symbolic tensor"):
+        Sampling()([keras.Input((2,)), keras.Input((2,))])
