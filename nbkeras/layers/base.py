@@ -536,7 +536,9 @@ class Layer:
         from . import tracing
 
         symbolic = bool(tracing.flatten_structure(inputs)[0])
-        if training is not None and tracing.accepts(self.call, "training"):
+        if symbolic:
+            kwargs = tracing.call_kwargs(self, training, kwargs)
+        elif training is not None and tracing.accepts(self.call, "training"):
             kwargs = dict(kwargs, training=training)
         if not self.built:
             if symbolic:

@@ -7,7 +7,9 @@ subgraphs (``program.flatten``), so a custom layer runs in the compiled step, th
 gradients, like the built-in layers -- nothing of it is interpreted by Python per batch.
 
 Python control flow on tensor *values* cannot be traced (a symbolic tensor has no value): ``bool(tensor)`` raises
-a TypeError that names the line of ``call()``.
+a TypeError that names the line of ``call()``. Nor can a branch on ``training``: ``call()`` is traced once for
+training and inference, and gets ``TRACED_TRAINING`` when its caller gave no ``training``, which sub-layers accept
+and ``if training:`` refuses, naming the line.
 """
 
 import inspect
@@ -143,6 +145,40 @@ def tracked_sublayers(obj):
 # Attributes where nbkeras keeps its own bookkeeping (a model's graph), not the user's sub-layers.
 _INTERNAL = frozenset(("_inbound_nodes", "_weights", "_layers", "_nodes", "_stack", "_input_layer",
                        "_weight_regularizers", "_weight_constraints"))
+
+
+class _TracedTraining:
+    """What a traced ``call()`` gets as ``training`` when its caller gave none: nbkeras traces ``call()`` once, into a
+    graph that runs in training and in inference alike (built-in layers switch inside their kernels), so this stands
+    for both. Passing it on to sub-layers works; testing it in Python (``if training:``) raises instead of silently
+    taking the inference branch in training too."""
+
+    def __bool__(self):
+        raise TypeError(f"call() tests `training` in Python{_user_line()}: nbkeras traces call() once into a graph "
+                        f"that runs in training and in inference alike, so it cannot branch on `training` there. Pass "
+                        f"`training` on to sub-layers instead (Dropout, BatchNormalization and the other built-in "
+                        f"layers switch inside their kernels)")
+
+    def __repr__(self):
+        return "<training: traced for both training and inference>"
+
+
+TRACED_TRAINING = _TracedTraining()
+
+
+def call_kwargs(layer, training, kwargs):
+    """``kwargs`` for tracing ``layer.call``, with ``training`` (TRACED_TRAINING when the caller gave none) where
+    call accepts it."""
+    if accepts(layer.call, "training"):
+        return dict(kwargs, training=TRACED_TRAINING if training is None else training)
+    return kwargs
+
+
+def _user_line():
+    for frame in inspect.stack()[2:]:
+        if "/nbkeras/" not in frame.filename.replace("\\", "/"):
+            return f" (at {frame.filename}:{frame.lineno}: {(frame.code_context or [''])[0].strip()})"
+    return ""
 
 
 def no_value_error(tensor):

@@ -286,8 +286,9 @@ class Model(ModelSavingMixin, Trainer, Layer):
         self._trace_call(_inputs_for_shape(input_shape))
 
     def _trace_call(self, inputs):
-        call_kwargs = {}
-        outputs = self.call(inputs, **call_kwargs)
+        from ..layers.tracing import call_kwargs
+
+        outputs = self.call(inputs, **call_kwargs(self, None, {}))
         self._init_graph(inputs, outputs)
         self._layers = [layer for layer in self._sublayers() if not getattr(layer, "_is_op", False)]
 

@@ -215,3 +215,31 @@ def test_compiled_without_a_loss_trains_on_add_loss_terms():
     plain.compile(optimizer="sgd")
     with pytest.raises(ValueError, match="No loss to compute"):
         plain.fit(x, x[:, :2], verbose=0)
+
+
+def test_training_passed_on_to_sub_layers_and_a_python_branch_on_it_refused():
+    """call() is traced once for training and inference: ``training`` passed on to a Dropout sub-layer switches
+    inside its kernel; ``if training:`` in Python raises (it used to take the inference branch in training too)."""
+
+    class WrappedDropout(keras.layers.Layer):
+        def __init__(self):
+            super().__init__()
+            self.dropout = keras.layers.Dropout(0.5)
+
+        def call(self, inputs, training=None):
+            return self.dropout(inputs, training=training)
+
+    class Branchy(keras.layers.Layer):
+        def call(self, inputs, training=None):
+            if training:
+                return inputs * 2.0
+            return inputs
+
+    inp = keras.Input((64,))
+    model = keras.Model(inp, WrappedDropout()(inp))
+    x = np.ones((4, 64), "float32")
+    np.testing.assert_array_equal(model.predict(x, verbose=0), x)  # inference: no dropout
+    trained = np.asarray(model(x, training=True))
+    assert (trained == 0).any() and np.allclose(trained[trained != 0], 2.0)  # training: dropped and rescaled
+    with pytest.raises(TypeError, match=r"tests `training` in Python \(at .*test_custom_layers.py"):
+        Branchy()(inp)
