@@ -222,3 +222,27 @@ def test_default_confusion_metric_names_are_numbered_per_session():
                       k.metrics.Mean().name])
     assert names[0] == ["auc", "auc_1", "precision", "precision_1", "recall", "mean", "mean"]
     assert names[1] == names[0]
+
+
+@pytest.mark.parametrize("with_targets", [False, True])
+def test_compiled_without_a_loss_trains_on_add_loss(with_targets):
+    """The subclassing guide: a model whose only loss is a layer's add_loss, compiled without a loss, fit on x
+    alone (or with unused targets)."""
+    x, _ = data()
+
+    def scenario(k):
+        class ActivityRegularization(k.layers.Layer):
+            def call(self, inputs):
+                self.add_loss(0.1 * k.ops.mean(k.ops.square(inputs)))
+                return inputs
+
+        inp = k.Input((4,))
+        out = ActivityRegularization()(k.layers.Dense(3, activation="tanh")(inp))
+        model = k.Model(inp, out)
+        model.set_weights(weights_for(model))
+        model.compile(optimizer=k.optimizers.SGD(0.5))
+        y = np.zeros((len(x), 3), "float32") if with_targets else None
+        history = model.fit(x, y, batch_size=8, epochs=3, shuffle=False, verbose=0)
+        return history.history, model.get_weights()
+
+    check(scenario)
