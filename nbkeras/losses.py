@@ -178,7 +178,12 @@ class Loss:
 
 
 def reduce_weighted(values, sample_weight, reduction):
-    """Keras's reduce_weighted_values on arrays."""
+    """Keras's reduce_weighted_values on arrays; on symbolic values (a loss object called inside a custom layer's
+    call(), its result given to add_loss), the same with keras.ops."""
+    from .layers.base import KerasTensor
+
+    if isinstance(values, KerasTensor) or isinstance(sample_weight, KerasTensor):
+        return _reduce_symbolic(values, sample_weight, reduction)
     values = np.asarray(values)
     if sample_weight is not None:
         w = np.asarray(sample_weight, dtype=values.dtype)
@@ -201,6 +206,22 @@ def reduce_weighted(values, sample_weight, reduction):
     else:
         divisor = values.size
     return values.dtype.type(total / divisor) if divisor else values.dtype.type(0.0)
+
+
+def _reduce_symbolic(values, sample_weight, reduction):
+    from . import ops
+
+    if sample_weight is not None:
+        if reduction == "mean_with_sample_weight":
+            raise ValueError("A loss with reduction='mean_with_sample_weight' and sample weights cannot be computed "
+                             "on symbolic tensors in nbkeras (a ratio of two batch sums); use "
+                             "'sum_over_batch_size' or 'sum'")
+        values = ops.multiply(values, sample_weight)
+    if reduction in (None, "none"):
+        return values
+    if reduction == "sum":
+        return ops.sum(values)
+    return ops.mean(values)
 
 
 def _simple(class_name, kernel, default_name):

@@ -519,23 +519,31 @@ class Layer:
         """Keras's per-layer computation on tensors; nbkeras's built-in layers describe kernel calls instead."""
         raise _not_describable(self)
 
-    def __call__(self, inputs, training=None, **kwargs):
+    def __call__(self, inputs, *args, training=None, **kwargs):
         from .tracing import is_traced
 
         if is_traced(self):
-            return self._call_python(inputs, training, kwargs)
+            return self._call_python(inputs, training, kwargs, args)
+        if args:  # Keras 2's layer(x, training)
+            if len(args) > 1 or training is not None:
+                raise TypeError(f"{type(self).__name__}.__call__ takes the inputs and `training`; got "
+                                f"{1 + len(args)} positional arguments")
+            training = args[0]
         if kwargs:
             check_kwargs(kwargs, (), f"{type(self).__name__}.__call__")
         if is_symbolic(inputs):
             return self._call_symbolic(inputs)
         return self._call_eager(inputs, bool(training))
 
-    def _call_python(self, inputs, training, kwargs):
+    def _call_python(self, inputs, training, kwargs, args=()):
         """A custom layer: build it from the input shapes, then trace ``call`` (symbolic inputs) or run it on
-        arrays (ops compute at once)."""
+        arrays (ops compute at once). ``args``: more positional arguments of ``call`` (Keras 3 passes them on:
+        ``layer(targets, logits)``), or Keras 2's positional ``training`` when call's second parameter is it."""
         from . import tracing
 
-        symbolic = bool(tracing.flatten_structure(inputs)[0])
+        if args and len(args) == 1 and training is None and tracing.second_parameter(self.call) == "training":
+            training, args = args[0], ()
+        symbolic = bool(tracing.flatten_structure((inputs,) + tuple(args))[0])
         if symbolic:
             kwargs = tracing.call_kwargs(self, training, kwargs)
         elif training is not None and tracing.accepts(self.call, "training"):
@@ -551,6 +559,8 @@ class Layer:
                 self.set_weights(self._initial_weights)
                 self._initial_weights = None
         if symbolic:
+            if args:
+                return tracing.trace(self, (inputs,) + tuple(args), kwargs, positional=True)
             return tracing.trace(self, inputs, kwargs)
         depth = getattr(_EAGER_CALLS, "depth", 0)
         if depth == 0:  # the outermost call: the add_loss values of the previous call go
@@ -559,7 +569,7 @@ class Layer:
                     layer._eager_losses.clear()
         _EAGER_CALLS.depth = depth + 1
         try:
-            return self.call(inputs, **kwargs)
+            return self.call(inputs, *args, **kwargs)
         finally:
             _EAGER_CALLS.depth = depth
 

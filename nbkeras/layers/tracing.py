@@ -53,6 +53,16 @@ def shapes_of(value):
     return rebuild([tuple(t.shape) for t in leaves])
 
 
+def second_parameter(fn):
+    """The name of ``fn``'s second positional parameter (after the inputs), or None."""
+    try:
+        params = [p for p in inspect.signature(fn).parameters.values()
+                  if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    except (TypeError, ValueError):
+        return None
+    return params[1].name if len(params) > 1 else None
+
+
 def accepts(fn, name):
     try:
         params = inspect.signature(fn).parameters
@@ -61,9 +71,10 @@ def accepts(fn, name):
     return name in params or any(p.kind == p.VAR_KEYWORD for p in params.values())
 
 
-def trace(layer, inputs, call_kwargs, outer_inputs=None):
+def trace(layer, inputs, call_kwargs, outer_inputs=None, positional=False):
     """Run ``layer.call`` on placeholders standing for ``inputs`` (a structure of KerasTensors) and record it as
-    one composite node of ``layer``. Returns the outputs in ``call``'s structure."""
+    one composite node of ``layer``. Returns the outputs in ``call``'s structure. ``positional``: ``inputs`` is the
+    tuple of call's positional arguments (``layer(targets, logits)``)."""
     from ..models.functional import _walk
     from ..models.program import ExecutionGraph
     from .input_layer import Input, InputLayer
@@ -76,7 +87,8 @@ def trace(layer, inputs, call_kwargs, outer_inputs=None):
     tf._TRACING.layer_losses = []
     tf._TRACING.depth = getattr(tf._TRACING, "depth", 0) + 1  # a batch-wide mean/sum may feed add_loss
     try:
-        result = layer.call(rebuild(placeholders), **call_kwargs)
+        rebuilt = rebuild(placeholders)
+        result = layer.call(*rebuilt, **call_kwargs) if positional else layer.call(rebuilt, **call_kwargs)
         added = tf._TRACING.layer_losses
     finally:
         tf._TRACING.depth -= 1

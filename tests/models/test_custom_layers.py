@@ -243,3 +243,54 @@ def test_training_passed_on_to_sub_layers_and_a_python_branch_on_it_refused():
     assert (trained == 0).any() and np.allclose(trained[trained != 0], 2.0)  # training: dropped and rescaled
     with pytest.raises(TypeError, match=r"tests `training` in Python \(at .*test_custom_layers.py"):
         Branchy()(inp)
+
+
+class LogisticEndpoint(keras.layers.Layer):
+    """The training guide's endpoint layer: two positional inputs, a loss object called inside call()."""
+
+    def __init__(self, name=None):
+        super().__init__(name=name)
+        self.loss_fn = keras.losses.BinaryCrossentropy(from_logits=True)
+
+    def call(self, targets, logits, sample_weights=None):
+        self.add_loss(self.loss_fn(targets, logits, sample_weights))
+        from nbkeras import ops
+
+        return ops.softmax(logits)
+
+
+def test_a_layer_called_with_two_positional_inputs_and_a_loss_object_inside():
+    keras.utils.set_random_seed(2)
+    inputs = keras.Input(shape=(3,), name="inputs")
+    targets = keras.Input(shape=(10,), name="targets")
+    logits = keras.layers.Dense(10)(inputs)
+    predictions = LogisticEndpoint(name="predictions")(targets, logits)
+    model = keras.Model(inputs=[inputs, targets], outputs=predictions)
+    model.compile(optimizer=keras.optimizers.SGD(0.0))
+    rng = np.random.default_rng(2)
+    data = {"inputs": rng.random((6, 3)).astype("float32"), "targets": rng.random((6, 10)).astype("float32")}
+    w, b = model.get_weights()
+    z = data["inputs"] @ w + b
+    t = data["targets"]
+    bce = np.mean(np.maximum(z, 0) - z * t + np.log1p(np.exp(-np.abs(z))), axis=-1).mean()
+    history = model.fit(data, batch_size=6, verbose=0).history
+    np.testing.assert_allclose(history["loss"][0], bce, rtol=1e-5)
+    got = model.predict(data, verbose=0)
+    np.testing.assert_allclose(got, np.exp(z) / np.exp(z).sum(axis=1, keepdims=True), rtol=1e-5)
+    # on arrays too: call() runs eagerly with both arguments
+    layer = LogisticEndpoint()
+    out = layer(t, z)
+    np.testing.assert_allclose(out, np.exp(z) / np.exp(z).sum(axis=1, keepdims=True), rtol=1e-5)
+    np.testing.assert_allclose(float(layer.losses[0]), bce, rtol=1e-5)
+
+
+def test_keras_2_positional_training():
+    class Scale(keras.layers.Layer):
+        def call(self, inputs, training=None):
+            return inputs * (2.0 if training else 1.0)
+
+    x = np.ones((2, 3), "float32")
+    np.testing.assert_array_equal(Scale()(x, True), 2 * x)  # second positional is `training`
+    np.testing.assert_array_equal(keras.layers.Dropout(0.5)(x, False), x)
+    with pytest.raises(TypeError, match="positional"):
+        keras.layers.Dropout(0.5)(x, False, True)

@@ -246,3 +246,31 @@ def test_compiled_without_a_loss_trains_on_add_loss(with_targets):
         return history.history, model.get_weights()
 
     check(scenario)
+
+
+def test_endpoint_layer_with_two_inputs_and_a_loss_object():
+    """The training guide's LogisticEndpoint: layer(targets, logits), a BinaryCrossentropy object called inside
+    call() and given to add_loss, a model of two inputs compiled without a loss, fit on a dict."""
+    rng = np.random.default_rng(3)
+    data = {"inputs": rng.random((16, 3)).astype("float32"), "targets": rng.random((16, 10)).astype("float32")}
+
+    def scenario(k):
+        class LogisticEndpoint(k.layers.Layer):
+            def __init__(self, name=None):
+                super().__init__(name=name)
+                self.loss_fn = k.losses.BinaryCrossentropy(from_logits=True)
+
+            def call(self, targets, logits, sample_weights=None):
+                self.add_loss(self.loss_fn(targets, logits, sample_weights))
+                return k.ops.softmax(logits)
+
+        inputs = k.Input(shape=(3,), name="inputs")
+        targets = k.Input(shape=(10,), name="targets")
+        logits = k.layers.Dense(10)(inputs)
+        model = k.Model(inputs=[inputs, targets], outputs=LogisticEndpoint(name="predictions")(targets, logits))
+        model.set_weights(weights_for(model))
+        model.compile(optimizer=k.optimizers.Adam(0.01))
+        history = model.fit(data, batch_size=8, epochs=3, shuffle=False, verbose=0)
+        return history.history, model.get_weights()
+
+    check(scenario)
