@@ -187,7 +187,8 @@ def call_kwargs(layer, training, kwargs):
 
 
 def _user_line():
-    for frame in inspect.stack()[2:]:
+    """`` (at file:line: code)`` of the innermost frame outside nbkeras (the user's call()), or ""."""
+    for frame in inspect.stack()[1:]:
         if "/nbkeras/" not in frame.filename.replace("\\", "/"):
             return f" (at {frame.filename}:{frame.lineno}: {(frame.code_context or [''])[0].strip()})"
     return ""
@@ -195,11 +196,6 @@ def _user_line():
 
 def no_value_error(tensor):
     """The error for Python control flow on a symbolic tensor, naming the user's line."""
-    where = ""
-    for frame in inspect.stack()[1:]:
-        if "/nbkeras/" not in frame.filename.replace("\\", "/"):
-            where = f" (at {frame.filename}:{frame.lineno}: {(frame.code_context or [''])[0].strip()})"
-            break
-    return TypeError(f"A symbolic tensor {tensor!r} has no value while nbkeras traces call(){where}: Python control "
-                     f"flow on tensor values (if/while/bool on a tensor) cannot be compiled; use ops.where or "
-                     f"compute the condition outside the model")
+    return TypeError(f"A symbolic tensor {tensor!r} has no value while nbkeras traces call(){_user_line()}: Python "
+                     f"control flow on tensor values (if/while/bool on a tensor) cannot be compiled; use ops.where "
+                     f"or compute the condition outside the model")

@@ -142,18 +142,23 @@ class Trainer:
         if not self.compiled:
             raise NotCompiledError(f"You must call `compile()` before using the model (in `{method}()`).")
 
-    def _assert_has_loss(self):
+    def _assert_has_loss(self, x=None):
         """Keras trains a model compiled without a loss on what its layers add (add_loss, activity and weight
-        regularizers); with none of those either, there is nothing to minimise."""
-        if self._compile_args.get("loss") is None and not self._adds_losses():
+        regularizers); with none of those either, there is nothing to minimise. A subclassed model not built yet
+        is built from ``x`` first (as fit would); from a generator it is not, and the check is skipped."""
+        if self._compile_args.get("loss") is not None:
+            return
+        if not self._graph_ready and x is not None and not is_iterator_like(x):
+            self._graph_for(x)
+        if self._graph_ready and not self._adds_losses():
             raise ValueError("No loss to compute. Provide a `loss` argument in `compile()`.")
 
     def _adds_losses(self):
         from ..layers.base import _self_and_sublayers
+        from .program import ExecutionGraph, flatten
 
-        for node in getattr(self, "_nodes", ()):
-            if getattr(getattr(node, "subgraph", None), "losses", None):
-                return True
+        if flatten(ExecutionGraph(self.inputs, self._nodes, self.outputs))[0].losses:  # add_loss, nested too
+            return True
         return any(layer is not self and (getattr(layer, "activity_regularizer", None) is not None
                                           or layer.weight_regularizers())
                    for layer in _self_and_sublayers(self))
@@ -362,7 +367,7 @@ class Trainer:
             max_queue_size=10, workers=1, use_multiprocessing=False, **kwargs):
         check_kwargs(kwargs, (), "fit")
         self._assert_compiled("fit")
-        self._assert_has_loss()
+        self._assert_has_loss(x)
         batch_size = _check_positive_int(batch_size, "batch_size")
         epochs = _check_nonnegative_int(epochs, "epochs")
         initial_epoch = _check_nonnegative_int(initial_epoch, "initial_epoch")
@@ -626,7 +631,7 @@ class Trainer:
     def train_on_batch(self, x, y=None, sample_weight=None, class_weight=None, reset_metrics=True,
                        return_dict=False):
         self._assert_compiled("train_on_batch")
-        self._assert_has_loss()
+        self._assert_has_loss(x)
         with self._training("train_on_batch"):
             data = self._prepare(x, y, sample_weight, class_weight)
             plan = data.plan

@@ -294,3 +294,38 @@ def test_keras_2_positional_training():
     np.testing.assert_array_equal(keras.layers.Dropout(0.5)(x, False), x)
     with pytest.raises(TypeError, match="positional"):
         keras.layers.Dropout(0.5)(x, False, True)
+
+
+def test_add_loss_only_nested_and_in_an_unbuilt_subclassed_model():
+    """add_loss from a layer inside a custom layer counts as a loss, and a subclassed model compiled without a loss
+    is built from fit's data before the check (each used to raise "No loss to compute")."""
+
+    class Outer(keras.layers.Layer):
+        def __init__(self):
+            super().__init__()
+            self.inner = ActivityRegularizationLayer(0.1)
+
+        def call(self, inputs):
+            return self.inner(inputs)
+
+    class Sub(keras.Model):
+        def __init__(self):
+            super().__init__()
+            self.dense = keras.layers.Dense(2)
+            self.outer = Outer()
+
+        def call(self, inputs):
+            return self.outer(self.dense(inputs))
+
+    x = np.ones((4, 3), "float32")
+    inp = keras.Input((3,))
+    dense = keras.layers.Dense(2)
+    functional = keras.Model(inp, Outer()(dense(inp)))
+    functional.compile(optimizer="sgd")
+    w, b = functional.get_weights()
+    np.testing.assert_allclose(functional.fit(x, verbose=0).history["loss"][0], 0.1 * np.mean(x @ w + b),
+                               rtol=1e-5)
+    sub = Sub()
+    sub.compile(optimizer="sgd")
+    assert np.isfinite(sub.fit(x, verbose=0).history["loss"][0])
+    assert np.isfinite(sub.train_on_batch(x))
