@@ -51,7 +51,7 @@ def _shape(shape, fn):
         shape = (int(shape),)
     if isinstance(shape, KerasTensor) or (isinstance(shape, (list, tuple)) and any(
             d is None or isinstance(d, KerasTensor) for d in shape)):
-        _concrete(KerasTensor((None,), "float32"), fn)  # a symbolic batch size: the symbolic tensors' error
+        raise _symbolic_error(fn)  # a symbolic batch size: (ops.shape(x)[0], ...) inside call()
     try:
         shape = tuple(int(d) for d in shape)
     except TypeError:
@@ -65,11 +65,15 @@ def _dtype(dtype):
     return np.dtype(backend.floatx() if dtype is None else dtype)
 
 
+def _symbolic_error(fn):
+    return ValueError(f"keras.random.{fn} on a symbolic tensor: nbkeras's compiled graphs have no random ops yet "
+                      f"(random numbers are drawn in training, inside the layers that need them). Use "
+                      f"keras.layers.Dropout, GaussianNoise, GaussianDropout or AlphaDropout in a model")
+
+
 def _concrete(x, fn):
     if isinstance(x, KerasTensor) or (isinstance(x, (list, tuple)) and any(isinstance(t, KerasTensor) for t in x)):
-        raise ValueError(f"keras.random.{fn} on a symbolic tensor: nbkeras's compiled graphs have no random ops yet "
-                         f"(random numbers are drawn in training, inside the layers that need them). Use "
-                         f"keras.layers.Dropout, GaussianNoise, GaussianDropout or AlphaDropout in a model")
+        raise _symbolic_error(fn)
     return np.asarray(x)
 
 
