@@ -882,7 +882,8 @@ def chain_forward(n_ops, op0, op1, op2, op3, op4, op5, op6, op7, s0, s1, s2, s3,
     An instruction may not write a register it reads. out may alias an input (every block reads its inputs before
     the last instruction writes that block of out).
 
-    Threads: when n_ops * len(out) >= CHAIN_PARALLEL_WORK and regs holds the registers twice or more, the blocks
+    Threads: when len(out) times the instructions' weight (see CHAIN_PARALLEL_WORK) reaches CHAIN_PARALLEL_WORK and
+    regs holds the registers twice or more, the blocks
     are shared among up to CHAIN_PARTS workers of numba's threads (each with its own rows of regs), claimed
     CHAIN_CLAIM blocks at a time through an atomic counter as the convolutions' are (a thread that starts late
     or shares its core takes fewer). Each element is computed the same way on any thread: results do not depend
@@ -923,10 +924,9 @@ def chain_forward(n_ops, op0, op1, op2, op3, op4, op5, op6, op7, s0, s1, s2, s3,
                 raise ValueError("chain_forward: an instruction writes a register it reads")
             written |= 1 << d
             need = max(need, d + 1)
-    step = CHAIN_CLAIM * block
     parts = _chain_workers(n, weight, n_regs, need, block)
     if parts > 1:
-        _chain_parts(parts, need, step, n_ops, op0, op1, op2, op3, op4, op5, op6, op7, s0, s1, s2, s3, s4, s5, s6,
+        _chain_parts(parts, need, n_ops, op0, op1, op2, op3, op4, op5, op6, op7, s0, s1, s2, s3, s4, s5, s6,
                      s7, x0, x1, x2, x3, out, regs)
     else:
         _chain_range(0, n, n_ops, op0, op1, op2, op3, op4, op5, op6, op7, s0, s1, s2, s3, s4, s5, s6, s7,
@@ -953,11 +953,12 @@ def _chain_workers(n, weight, rows, need, block):
 
 
 @kernel(parallel=True)
-def _chain_parts(parts, need, step, n_ops, op0, op1, op2, op3, op4, op5, op6, op7, s0, s1, s2, s3, s4, s5, s6, s7,
+def _chain_parts(parts, need, n_ops, op0, op1, op2, op3, op4, op5, op6, op7, s0, s1, s2, s3, s4, s5, s6, s7,
                  x0, x1, x2, x3, out, regs):
-    """_chain_range over runs of ``step`` elements, claimed by ``parts`` workers, worker t on regs rows
+    """_chain_range over runs of CHAIN_CLAIM blocks, claimed by ``parts`` workers, worker t on regs rows
     [t * need, (t + 1) * need)."""
     n = out.shape[0]
+    step = CHAIN_CLAIM * regs.shape[1]
     claimed = np.zeros(1, np.int64)
     for t in prange(parts):
         mine = regs[t * need:(t + 1) * need]

@@ -41,4 +41,5 @@ def input_rows(src, index, start, stop, dst):
     The device never returns a view of src: reading the index to see whether its rows are consecutive would cost
     a device-to-host copy per call, so the rows are always gathered into dst (the CPU kernel's fallback)."""
     gather_rows(src, index, start, stop, dst)
-    return dst[:stop - start].reshape(dst[:stop - start].size)
+    rows = dst[:stop - start]
+    return rows.reshape(rows.size)
