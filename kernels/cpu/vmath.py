@@ -24,11 +24,10 @@ float32 arrays are computed in float64 with shorter polynomials and rounded once
 are within an ulp -- but for the array tanh and exp, computed in float32 arithmetic (``_tanh32f``, ``_exp32f``: 16
 lanes instead of 8; tanh 0.18 ns an element instead of 0.45, like NumPy's float32 tanh, within 3 ulp; exp 0.18
 instead of 0.29, NumPy's 0.33, within 1 ulp; the scalar ``tanh32``/``exp32`` that other kernels call stay correctly
-rounded); float64 results are within a few ulp (tests/kernels/test_vmath.py
-states and asserts the maxima). Every scalar function here is branch-free (selects only) and inlined into its
-caller's loop, so a loop ``out[i] = _tanh64(x[i])`` vectorises whole; the array functions run one such loop, with
-a separate one for out = x (LLVM's runtime overlap check would send an in-place call to the scalar loop). Strided
-views work (slower).
+rounded); float64 results are within a few ulp (tests/kernels/test_vmath.py states and asserts the maxima). Every
+scalar function here is branch-free (selects only) and inlined into its caller's loop, so a loop
+``out[i] = _tanh64(x[i])`` vectorises whole; the array functions run one such loop, with a separate one for out = x
+(LLVM's runtime overlap check would send an in-place call to the scalar loop). Strided views work (slower).
 Kernels may call the scalar functions (``exp64``, ``tanh64``, ... full float64 accuracy; ``exp32``, ... for
 values to be rounded to float32) inside their own loops.
 
@@ -360,9 +359,17 @@ _F32_CLAMP = np.float32(9.5)
 _F32_LOG2E = np.float32(_LOG2E)
 _F32_SHIFT = np.float32(12582912.0)  # 1.5 * 2^23: v + it rounds v to an integer, kept in the low mantissa bits
 _F32_SHIFT_BITS = np.int32(0x4B400000)
-_F32_LN2_HI = np.float32(0.693145751953125)  # ln 2 to 16 bits: k * hi is exact for k <= 28
+_F32_LN2_HI = np.float32(0.693145751953125)  # ln 2 to 16 bits: k * hi is exact for |k| < 256
 _F32_LN2_LO = np.float32(_LN2 - 0.693145751953125)
 _F32_E2, _F32_E3, _F32_E4, _F32_E5, _F32_E6, _F32_E7 = (np.float32(1.0 / math.factorial(k)) for k in range(2, 8))
+
+
+@_vfunc
+def _reduce32f(v):
+    """(r, t) in float32 arithmetic: v = k ln2 + r, |r| <= ln2 / 2, t = k + 1.5 * 2^23 (k in its low bits)."""
+    t = v * _F32_LOG2E + _F32_SHIFT
+    kd = t - _F32_SHIFT
+    return (v - kd * _F32_LN2_HI) - kd * _F32_LN2_LO, t
 
 
 @_vfunc
@@ -372,9 +379,7 @@ def _tanh32f(v):
     e^r - 1 by its Taylor polynomial to r^7, e^2|v| - 1 = 2^k em + (2^k - 1), tanh = sign(v) e / (e + 2)."""
     a = abs(v)
     a = _F32_TWO * (_F32_CLAMP if a > _F32_CLAMP else a)
-    t = a * _F32_LOG2E + _F32_SHIFT
-    kd = t - _F32_SHIFT
-    r = (a - kd * _F32_LN2_HI) - kd * _F32_LN2_LO
+    r, t = _reduce32f(a)
     em = r + r * r * (_F32_E2 + r * (_F32_E3 + r * (_F32_E4 + r * (_F32_E5 + r * (_F32_E6 + r * _F32_E7)))))
     sc = _i2f32(((_f2i32(t) - _F32_SHIFT_BITS) + 127) << 23)
     e = em * sc + (sc - _F32_ONE)
@@ -393,9 +398,7 @@ def _exp32f(v):
     2^(k - (k >> 1)), so a subnormal result rounds once. NaN passes the clamps and propagates."""
     v = _F32_EXP_HI if v > _F32_EXP_HI else v
     v = _F32_EXP_LO if v < _F32_EXP_LO else v
-    t = v * _F32_LOG2E + _F32_SHIFT
-    kd = t - _F32_SHIFT
-    r = (v - kd * _F32_LN2_HI) - kd * _F32_LN2_LO
+    r, t = _reduce32f(v)
     p = _F32_ONE + r * (_F32_ONE + r * (_F32_E2 + r * (_F32_E3 + r * (_F32_E4 + r * (_F32_E5 + r * (
         _F32_E6 + r * _F32_E7))))))
     k = _f2i32(t) - _F32_SHIFT_BITS
